@@ -32,7 +32,10 @@ export const LIMITS = {
 const name = (rule: NameRule, title: string) =>
   Type.String({ pattern: rule.pattern, maxLength: rule.maxLength, title, description: rule.describe });
 
-const DateTime = Type.String({ format: 'date-time', title: 'an RFC 3339 date-time, e.g. "2026-12-01T00:00:00Z"' });
+const DateTime = Type.String({
+  format: 'date-time',
+  title: 'an RFC 3339 date-time, e.g. "2026-12-01T00:00:00Z"',
+});
 const Text = (maxLength: number) => Type.String({ maxLength });
 
 export const OPERATORS = [
@@ -135,7 +138,10 @@ export const Rule = Type.Object(
     window: Type.Optional(Window),
     serve: Serve,
   },
-  { additionalProperties: false, description: 'Matches when every condition holds and `now` is within `window`.' },
+  {
+    additionalProperties: false,
+    description: 'Matches when every condition holds and `now` is within `window`.',
+  },
 );
 export type Rule = Static<typeof Rule>;
 
@@ -193,7 +199,9 @@ export type ScheduledStep = Static<typeof ScheduledStep>;
 
 export const EnvironmentState = Type.Object(
   {
-    version: Type.Optional(Type.Integer({ minimum: 0, description: 'Assigned by the store on every change.' })),
+    version: Type.Optional(
+      Type.Integer({ minimum: 0, description: 'Assigned by the store on every change.' }),
+    ),
     enabled: Type.Boolean({ description: 'The kill switch: false serves `offVariation` to everyone.' }),
     paused: Type.Optional(Type.Boolean({ description: 'Scheduled steps stop advancing while paused.' })),
     pausedAt: Type.Optional(DateTime),
@@ -211,13 +219,20 @@ export type EnvironmentState = Static<typeof EnvironmentState>;
 
 const Environments = <T extends TSchema>(state: T) =>
   Type.Record(Type.String(), state, {
-    propertyNames: { pattern: ENVIRONMENT.pattern, maxLength: ENVIRONMENT.maxLength, title: 'environment name' },
+    propertyNames: {
+      pattern: ENVIRONMENT.pattern,
+      maxLength: ENVIRONMENT.maxLength,
+      title: 'environment name',
+    },
   });
 
-const Tags = Type.Array(Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9_.:-]*$', maxLength: 64, title: 'tag' }), {
-  maxItems: LIMITS.tags,
-  uniqueItems: true,
-});
+const Tags = Type.Array(
+  Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9_.:-]*$', maxLength: 64, title: 'tag' }),
+  {
+    maxItems: LIMITS.tags,
+    uniqueItems: true,
+  },
+);
 
 export const FlagDocument = Type.Object(
   {
@@ -228,12 +243,14 @@ export const FlagDocument = Type.Object(
     description: Type.Optional(Text(LIMITS.description)),
     tags: Type.Optional(Tags),
     owner: Type.Optional(Type.String({ maxLength: 128 })),
-    lifecycle: Type.Optional(Type.Unsafe<'temporary' | 'permanent'>({ type: 'string', enum: ['temporary', 'permanent'] })),
+    lifecycle: Type.Optional(
+      Type.Unsafe<'temporary' | 'permanent'>({ type: 'string', enum: ['temporary', 'permanent'] }),
+    ),
     removeBy: Type.Optional(Type.String({ format: 'date', title: 'a date, e.g. "2027-03-31"' })),
     sensitive: Type.Optional(
       Type.Boolean({ description: 'Variation values are encrypted at rest and redacted from logs.' }),
     ),
-    variations: Type.Record(Type.Unknown(), Type.Unknown(), {
+    variations: Type.Record(Type.String(), Type.Unknown(), {
       minProperties: 1,
       maxProperties: LIMITS.variations,
       propertyNames: { pattern: VARIATION.pattern, maxLength: VARIATION.maxLength, title: 'variation name' },
@@ -241,26 +258,38 @@ export const FlagDocument = Type.Object(
     }),
     environments: Environments(EnvironmentState),
   },
-  { additionalProperties: false, $id: 'https://switchyard.dev/schema/v1/flag.json', title: 'Switchyard flag' },
+  {
+    additionalProperties: false,
+    $id: 'https://switchyard.dev/schema/v1/flag.json',
+    title: 'Switchyard flag',
+  },
 );
 export type FlagDocument = Static<typeof FlagDocument>;
 
 export const SegmentRule = Type.Object(
   { id: name(RULE_ID, 'rule id'), when: Type.Array(Condition, { minItems: 1, maxItems: LIMITS.conditions }) },
-  { additionalProperties: false, description: 'Contexts for which every condition holds are in the segment.' },
+  {
+    additionalProperties: false,
+    description: 'Contexts for which every condition holds are in the segment.',
+  },
 );
 export type SegmentRule = Static<typeof SegmentRule>;
 
 export const SegmentState = Type.Object(
   {
     version: Type.Optional(Type.Integer({ minimum: 0 })),
-    included: Type.Optional(Type.Array(Type.String({ maxLength: LIMITS.stringValue }), { maxItems: 100_000 })),
-    excluded: Type.Optional(Type.Array(Type.String({ maxLength: LIMITS.stringValue }), { maxItems: 100_000 })),
+    included: Type.Optional(
+      Type.Array(Type.String({ maxLength: LIMITS.stringValue }), { maxItems: 100_000 }),
+    ),
+    excluded: Type.Optional(
+      Type.Array(Type.String({ maxLength: LIMITS.stringValue }), { maxItems: 100_000 }),
+    ),
     rules: Type.Optional(Type.Array(SegmentRule, { maxItems: LIMITS.rules })),
   },
   {
     additionalProperties: false,
-    description: 'Excluded keys are never in; included keys always are; otherwise any matching rule puts a context in.',
+    description:
+      'Excluded keys are never in; included keys always are; otherwise any matching rule puts a context in.',
   },
 );
 export type SegmentState = Static<typeof SegmentState>;
@@ -274,7 +303,11 @@ export const SegmentDocument = Type.Object(
     tags: Type.Optional(Tags),
     environments: Environments(SegmentState),
   },
-  { additionalProperties: false, $id: 'https://switchyard.dev/schema/v1/segment.json', title: 'Switchyard segment' },
+  {
+    additionalProperties: false,
+    $id: 'https://switchyard.dev/schema/v1/segment.json',
+    title: 'Switchyard segment',
+  },
 );
 export type SegmentDocument = Static<typeof SegmentDocument>;
 

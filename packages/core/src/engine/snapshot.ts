@@ -1,0 +1,78 @@
+/**
+ * The compact snapshot: one environment's flags and segments as text, one record a line, so that a
+ * reader can index every key without parsing any record, and parse a record only when it is used.
+ *
+ *   #switchyard-snapshot 1 {"environment":"production",…}
+ *   F <flag key>\t{"type":…,"variations":…,"state":…}
+ *   S <segment key>\t{…segment state…}
+ *
+ * Keys never hold tabs or newlines (naming rules), and JSON escapes both inside strings.
+ */
+import type { FlagRecord, SegmentRecord } from '../document/schema.js';
+
+export const SNAPSHOT_MAGIC = '#switchyard-snapshot 1 ';
+
+export interface SnapshotHeader {
+  environment: string;
+  [field: string]: unknown;
+}
+
+export const FLAG_LINE = 0x46; // 'F'
+export const SEGMENT_LINE = 0x53; // 'S'
+export const TAB = 0x09;
+export const NEWLINE = 0x0a;
+
+/** One flag's line, without its newline; the server caches these per flag. */
+export function flagLine(record: FlagRecord): string {
+  return `F ${record.key}\t${JSON.stringify({ type: record.type, variations: record.variations, state: record.state })}`;
+}
+
+export function segmentLine(record: SegmentRecord): string {
+  return `S ${record.key}\t${JSON.stringify(record.state)}`;
+}
+
+/** Encodes a whole snapshot. */
+export function encodeSnapshot(
+  header: SnapshotHeader,
+  flags: Iterable<FlagRecord>,
+  segments: Iterable<SegmentRecord> = [],
+): Buffer {
+  const parts = [SNAPSHOT_MAGIC + JSON.stringify(header)];
+  for (const s of segments) parts.push(segmentLine(s));
+  for (const f of flags) parts.push(flagLine(f));
+  parts.push('');
+  return Buffer.from(parts.join('\n'), 'utf8');
+}
+
+export class SnapshotFormatError extends Error {
+  override name = 'SnapshotFormatError';
+}
+
+/** Reads the header line; throws `SnapshotFormatError` when the bytes are not a snapshot. */
+export function readHeader(bytes: Buffer): { header: SnapshotHeader; bodyStart: number } {
+  const end = bytes.indexOf(NEWLINE);
+  const first = bytes.toString('utf8', 0, end === -1 ? Math.min(bytes.length, 4096) : end);
+  if (!first.startsWith(SNAPSHOT_MAGIC)) {
+    throw new SnapshotFormatError(
+      'not a Switchyard snapshot, or a format version this engine does not read (expected "#switchyard-snapshot 1")',
+    );
+  }
+  let header: SnapshotHeader;
+  try {
+    header = JSON.parse(first.slice(SNAPSHOT_MAGIC.length)) as SnapshotHeader;
+  } catch (error) {
+    throw new SnapshotFormatError(`snapshot header is not valid JSON: ${(error as Error).message}`);
+  }
+  if (typeof header?.environment !== 'string')
+    throw new SnapshotFormatError('snapshot header names no environment');
+  return { header, bodyStart: end === -1 ? bytes.length : end + 1 };
+}
+
+/** The JSON text of the record whose line starts at `offset`. */
+export function recordText(bytes: Buffer, offset: number): string {
+  let tab = offset + 2;
+  while (tab < bytes.length && bytes[tab] !== TAB) tab++;
+  let end = bytes.indexOf(NEWLINE, tab);
+  if (end === -1) end = bytes.length;
+  return bytes.toString('utf8', tab + 1, end);
+}

@@ -1,0 +1,58 @@
+/**
+ * @switchyard/core — the policy document, its validation, bucketing, the compiler and the pure,
+ * synchronous evaluator. No I/O: data comes in, results go out.
+ */
+export { BUCKETS, bucket, bucketOf, bucketPrefix } from './bucketing/bucket.js';
+export { type HashPrefix, murmur3 } from './bucketing/murmur3.js';
+export { compareSemver, parseSemver, type SemVer } from './conditions/semver.js';
+export { pauseState, resumeState } from './document/lifecycle.js';
+export * as names from './document/names.js';
+export { splitKey } from './document/names.js';
+export { type Parsed, parsePolicyText } from './document/parse.js';
+export {
+  type Condition,
+  EnvironmentState,
+  FLAG_TYPES,
+  FlagDocument,
+  type FlagRecord,
+  type FlagType,
+  type JsonValue,
+  LIMITS,
+  OPERATORS,
+  type Operator,
+  type Prerequisite,
+  type RegionOverride,
+  type Rollout,
+  type RolloutServe,
+  type Rule,
+  SCHEMA_VERSION,
+  type ScheduledStep,
+  SegmentDocument,
+  type SegmentRecord,
+  type SegmentState,
+  type Serve,
+  type StatePatch,
+  type Window,
+} from './document/schema.js';
+export { type EngineOptions, FlagEngine } from './engine/engine.js';
+export {
+  encodeSnapshot,
+  flagLine,
+  readHeader,
+  SnapshotFormatError,
+  type SnapshotHeader,
+  segmentLine,
+} from './engine/snapshot.js';
+export { CompiledFlag, CompiledSegment, compileFlag, compileSegment } from './evaluation/compile.js';
+export { type Context, type EvaluationScope, evaluateFlag } from './evaluation/evaluate.js';
+export type { ErrorCode, EvaluationResult, Reason } from './evaluation/result.js';
+export { didYouMean, formatIssues, formatPath, type ValidationIssue } from './validation/issues.js';
+export { type FlagSetLookup, referenceIssues } from './validation/references.js';
+export {
+  type FlagSet,
+  isSegmentDocument,
+  type Validated,
+  validateFlag,
+  validateFlagSet,
+  validateSegment,
+} from './validation/validate.js';
