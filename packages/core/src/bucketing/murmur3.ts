@@ -33,8 +33,15 @@ function finish(h: number, tail: number, tailLength: number, length: number): nu
   return h >>> 0;
 }
 
-/** The unsigned 32-bit MurmurHash3 (x86) of `bytes` with `seed`. */
-export function murmur3(bytes: Uint8Array, seed = 0): number {
+/** The hash state of some bytes: their whole blocks mixed, up to three bytes pending. */
+export interface HashPrefix {
+  readonly h: number;
+  readonly tail: number;
+  readonly tailLength: number;
+  readonly length: number;
+}
+
+function absorb(bytes: Uint8Array, seed: number): HashPrefix {
   let h = seed | 0;
   const blocks = bytes.length & ~3;
   for (let i = 0; i < blocks; i += 4) {
@@ -43,31 +50,20 @@ export function murmur3(bytes: Uint8Array, seed = 0): number {
   let tail = 0;
   const tailLength = bytes.length & 3;
   for (let i = 0; i < tailLength; i++) tail |= bytes[blocks + i]! << (8 * i);
-  return finish(h, tail, tailLength, bytes.length);
+  return { h, tail, tailLength, length: bytes.length };
 }
 
-/** The hash state after a prefix: its whole blocks mixed, up to three bytes pending. */
-export interface HashPrefix {
-  readonly h: number;
-  readonly tail: number;
-  readonly tailLength: number;
-  readonly length: number;
+/** The unsigned 32-bit MurmurHash3 (x86) of `bytes` with `seed`. */
+export function murmur3(bytes: Uint8Array, seed = 0): number {
+  const state = absorb(bytes, seed);
+  return finish(state.h, state.tail, state.tailLength, state.length);
 }
 
 const encoder = new TextEncoder();
 
-/** Mixes the UTF-8 bytes of `prefix` into a state that `murmur3Suffix` continues. */
+/** The state after the UTF-8 bytes of `prefix`, which `murmur3Suffix` continues. */
 export function hashPrefix(prefix: string): HashPrefix {
-  const bytes = encoder.encode(prefix);
-  let h = 0;
-  const blocks = bytes.length & ~3;
-  for (let i = 0; i < blocks; i += 4) {
-    h = mixBlock(h, bytes[i]! | (bytes[i + 1]! << 8) | (bytes[i + 2]! << 16) | (bytes[i + 3]! << 24));
-  }
-  let tail = 0;
-  const tailLength = bytes.length & 3;
-  for (let i = 0; i < tailLength; i++) tail |= bytes[blocks + i]! << (8 * i);
-  return { h, tail, tailLength, length: bytes.length };
+  return absorb(encoder.encode(prefix), 0);
 }
 
 /**

@@ -1,13 +1,12 @@
 /**
- * Compiled conditions. Each operator's values are prepared once (sets, regexes, semvers, instants), and
- * a condition tests an attribute value with no further parsing of its own values.
+ * Compiled conditions. Each operator's values are prepared once (sets, regexes, semvers, instants) and
+ * held flat in one object, so a test is a switch on a small integer with no closure to call and no
+ * value of its own to parse.
  */
-import { type AttributePath, attributePath, readAttribute } from '../conditions/attribute.js';
 import { parseInstant } from '../conditions/instant.js';
 import { compareSemver, parseSemver, type SemVer } from '../conditions/semver.js';
 import type { Condition } from '../document/schema.js';
 
-type Test = (value: unknown) => boolean;
 type Context = Record<string, unknown>;
 
 /** Resolves segments by key for `inSegment` / `notInSegment`. */
@@ -15,51 +14,77 @@ export interface SegmentResolver {
   inSegment(segmentKey: string, context: Context): boolean;
 }
 
-// perf: a small integer tag switches faster than comparing operator strings per evaluation.
-const ATTRIBUTE = 0;
-const EXISTS = 1;
-const IN_SEGMENT = 2;
-const NOT_IN_SEGMENT = 3;
-export type ConditionKind = typeof ATTRIBUTE | typeof EXISTS | typeof IN_SEGMENT | typeof NOT_IN_SEGMENT;
+// perf: small integer op codes switch faster than operator names, and keep conditions monomorphic.
+const MEMBER = 0;
+const STARTS_WITH = 2;
+const ENDS_WITH = 3;
+const CONTAINS = 4;
+const MATCHES = 5;
+const LT = 6;
+const LTE = 7;
+const GT = 8;
+const GTE = 9;
+const BEFORE = 10;
+const AFTER = 11;
+const SEMVER_EQ = 12;
+const SEMVER_LT = 13;
+const SEMVER_LTE = 14;
+const SEMVER_GT = 15;
+const SEMVER_GTE = 16;
+const EXISTS = 17;
+const IN_SEGMENT = 18;
+const NOT_IN_SEGMENT = 19;
 
-export class CompiledCondition {
-  constructor(
-    readonly kind: ConditionKind,
-    readonly path: AttributePath | null,
-    readonly test: Test,
-    readonly segments: readonly string[],
-    readonly negate: boolean,
-  ) {}
-}
+const OP_CODES: Record<Condition['op'], number> = {
+  eq: MEMBER,
+  in: MEMBER,
+  neq: MEMBER,
+  notIn: MEMBER,
+  startsWith: STARTS_WITH,
+  endsWith: ENDS_WITH,
+  contains: CONTAINS,
+  matches: MATCHES,
+  lt: LT,
+  lte: LTE,
+  gt: GT,
+  gte: GTE,
+  before: BEFORE,
+  after: AFTER,
+  semverEq: SEMVER_EQ,
+  semverLt: SEMVER_LT,
+  semverLte: SEMVER_LTE,
+  semverGt: SEMVER_GT,
+  semverGte: SEMVER_GTE,
+  exists: EXISTS,
+  inSegment: IN_SEGMENT,
+  notInSegment: NOT_IN_SEGMENT,
+};
 
 // perf: up to this many values a linear scan beats hashing into a Set.
 const SMALL = 8;
 
-/** Typed membership: strings match strings, numbers numbers, booleans booleans. */
-function memberOf(values: readonly unknown[]): Test {
-  const strings = values.filter((v): v is string => typeof v === 'string');
-  const numbers = values.filter((v): v is number => typeof v === 'number');
-  const booleans = values.filter((v): v is boolean => typeof v === 'boolean');
-  if (numbers.length === 0 && booleans.length === 0) {
-    if (strings.length === 1) {
-      const only = strings[0];
-      return (v) => v === only;
-    }
-    if (strings.length <= SMALL) return (v) => typeof v === 'string' && strings.includes(v);
-    const set = new Set(strings);
-    return (v) => typeof v === 'string' && set.has(v);
-  }
-  const stringSet = new Set(strings);
-  const numberSet = new Set(numbers);
-  return (v) =>
-    typeof v === 'string'
-      ? stringSet.has(v)
-      : typeof v === 'number'
-        ? numberSet.has(v)
-        : typeof v === 'boolean' && booleans.includes(v);
+export class CompiledCondition {
+  constructor(
+    readonly op: number,
+    /** The attribute, as written (read first as a literal key). */
+    readonly attribute: string,
+    /** The attribute's dotted parts, or null for a plain name. */
+    readonly parts: readonly string[] | null,
+    readonly negate: boolean,
+    /**
+     * The prepared values: the literal values (membership, text), numbers (numeric and time
+     * operators), RegExps, SemVers, or segment keys.
+     */
+    readonly values: readonly unknown[],
+    /** For large membership lists: the values as a Set (SameValueZero keeps types apart). */
+    readonly set: ReadonlySet<unknown> | null,
+    // perf: a one-value membership test (`eq`) compares with this field, without the values array.
+    readonly only: unknown,
+    readonly single: boolean,
+  ) {}
 }
 
-const DECIMAL = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
+const DECIMAL = /^-?\d+(\.\d+)?$/;
 
 /** A number, or a string holding a decimal number. */
 function asNumber(value: unknown): number | undefined {
@@ -68,137 +93,147 @@ function asNumber(value: unknown): number | undefined {
   return undefined;
 }
 
-function numeric(values: readonly unknown[], holds: (a: number, b: number) => boolean): Test {
-  const bounds = values.filter((v): v is number => typeof v === 'number' && Number.isFinite(v));
-  return (v) => {
-    const a = asNumber(v);
-    return a !== undefined && bounds.some((b) => holds(a, b));
-  };
-}
-
-function temporal(values: readonly unknown[], holds: (a: number, b: number) => boolean): Test {
-  const instants = values.map(parseInstant).filter((v): v is number => v !== undefined);
-  return (v) => {
-    const a = parseInstant(v);
-    return a !== undefined && instants.some((b) => holds(a, b));
-  };
-}
-
-function semver(values: readonly unknown[], holds: (order: number) => boolean): Test {
-  const versions = values
-    .map((v) => (typeof v === 'string' ? parseSemver(v) : undefined))
-    .filter((v): v is SemVer => v !== undefined);
-  return (v) => {
-    if (typeof v !== 'string') return false;
-    const a = parseSemver(v);
-    return a !== undefined && versions.some((b) => holds(compareSemver(a, b)));
-  };
-}
-
-function textual(values: readonly unknown[], holds: (a: string, b: string) => boolean): Test {
-  const needles = values.filter((v): v is string => typeof v === 'string');
-  if (needles.length === 1) {
-    const only = needles[0]!;
-    return (v) => typeof v === 'string' && holds(v, only);
+function prepare(op: number, values: readonly unknown[]): readonly unknown[] {
+  if (op >= LT && op <= GTE) return values.filter((v) => typeof v === 'number' && Number.isFinite(v));
+  if (op === BEFORE || op === AFTER) return values.map(parseInstant).filter((v) => v !== undefined);
+  if (op >= SEMVER_EQ && op <= SEMVER_GTE) {
+    return values
+      .map((v) => (typeof v === 'string' ? parseSemver(v) : undefined))
+      .filter((v) => v !== undefined);
   }
-  return (v) => typeof v === 'string' && needles.some((b) => holds(v, b));
-}
-
-const never: Test = () => false;
-
-function testFor(c: Condition): Test {
-  const values = c.values ?? [];
-  switch (c.op) {
-    case 'eq':
-    case 'in':
-      return values.length === 0 ? never : memberOf(values);
-    case 'neq':
-    case 'notIn': {
-      if (values.length === 0) return () => true;
-      const member = memberOf(values);
-      return (v) => !member(v);
-    }
-    case 'startsWith':
-      return textual(values, (a, b) => a.startsWith(b));
-    case 'endsWith':
-      return textual(values, (a, b) => a.endsWith(b));
-    case 'contains':
-      return textual(values, (a, b) => a.includes(b));
-    case 'matches': {
-      const patterns = values.filter((v): v is string => typeof v === 'string').map((p) => new RegExp(p));
-      return (v) => typeof v === 'string' && patterns.some((r) => r.test(v));
-    }
-    case 'lt':
-      return numeric(values, (a, b) => a < b);
-    case 'lte':
-      return numeric(values, (a, b) => a <= b);
-    case 'gt':
-      return numeric(values, (a, b) => a > b);
-    case 'gte':
-      return numeric(values, (a, b) => a >= b);
-    case 'before':
-      return temporal(values, (a, b) => a < b);
-    case 'after':
-      return temporal(values, (a, b) => a > b);
-    case 'semverEq':
-      return semver(values, (o) => o === 0);
-    case 'semverLt':
-      return semver(values, (o) => o < 0);
-    case 'semverLte':
-      return semver(values, (o) => o <= 0);
-    case 'semverGt':
-      return semver(values, (o) => o > 0);
-    case 'semverGte':
-      return semver(values, (o) => o >= 0);
-    case 'exists':
-    case 'inSegment':
-    case 'notInSegment':
-      return never;
-  }
+  if (op === MATCHES) return values.filter((v) => typeof v === 'string').map((p) => new RegExp(p));
+  if (op === IN_SEGMENT || op === NOT_IN_SEGMENT) return values.map(String);
+  return values;
 }
 
 export function compileCondition(c: Condition): CompiledCondition {
-  const negate = c.negate === true;
-  if (c.op === 'inSegment' || c.op === 'notInSegment') {
-    const kind = c.op === 'inSegment' ? IN_SEGMENT : NOT_IN_SEGMENT;
-    return new CompiledCondition(kind, null, never, (c.values ?? []).map(String), negate);
-  }
-  const path = attributePath(c.attribute ?? '');
-  const kind = c.op === 'exists' ? EXISTS : ATTRIBUTE;
-  return new CompiledCondition(kind, path, testFor(c), [], negate);
+  const op = OP_CODES[c.op];
+  const attribute = c.attribute ?? '';
+  const values = prepare(op, c.values ?? []);
+  const set = op === MEMBER && values.length > SMALL ? new Set(values) : null;
+  const parts = attribute.includes('.') ? attribute.split('.') : null;
+  const single = op === MEMBER && values.length === 1;
+  // `neq` / `notIn` are `eq` / `in` negated: on an array, they hold when no element is listed.
+  const negate = (c.negate === true) !== (c.op === 'neq' || c.op === 'notIn');
+  return new CompiledCondition(op, attribute, parts, negate, values, set, values[0], single);
 }
 
-function inAny(segments: readonly string[], context: Context, resolver: SegmentResolver): boolean {
-  for (const key of segments) if (resolver.inSegment(key, context)) return true;
+/** The attribute's value; undefined when absent or null (spec/README.md, "Conditions"). */
+export function readAttribute(context: Context, attribute: string, parts: readonly string[] | null): unknown {
+  let value = context[attribute];
+  if (value === undefined && parts !== null) {
+    value = context;
+    for (const part of parts) {
+      if (value === null || typeof value !== 'object') return undefined;
+      value = (value as Context)[part];
+    }
+  }
+  return value === null ? undefined : value;
+}
+
+function member(c: CompiledCondition, v: unknown): boolean {
+  if (c.single) return v === c.only;
+  return c.set !== null ? c.set.has(v) : c.values.includes(v);
+}
+
+function anyString(values: readonly unknown[], v: string, op: number): boolean {
+  for (const s of values as readonly string[]) {
+    if (typeof s !== 'string') continue;
+    if (op === STARTS_WITH ? v.startsWith(s) : op === ENDS_WITH ? v.endsWith(s) : v.includes(s)) return true;
+  }
+  return false;
+}
+
+function anyNumber(values: readonly unknown[], a: number, op: number): boolean {
+  for (const b of values as readonly number[]) {
+    if (
+      op === LT || op === BEFORE ? a < b : op === LTE ? a <= b : op === GT || op === AFTER ? a > b : a >= b
+    ) {
+      return true;
+    }
+  }
+  return false;
+}
+
+function anySemver(values: readonly unknown[], v: unknown, op: number): boolean {
+  if (typeof v !== 'string') return false;
+  const a = parseSemver(v);
+  if (a === undefined) return false;
+  for (const b of values as readonly SemVer[]) {
+    const order = compareSemver(a, b);
+    if (
+      op === SEMVER_EQ
+        ? order === 0
+        : op === SEMVER_LT
+          ? order < 0
+          : op === SEMVER_LTE
+            ? order <= 0
+            : op === SEMVER_GT
+              ? order > 0
+              : order >= 0
+    ) {
+      return true;
+    }
+  }
+  return false;
+}
+
+/** Whether one attribute value (not an array) satisfies the operator. */
+function test(c: CompiledCondition, v: unknown): boolean {
+  const op = c.op;
+  switch (op) {
+    case MEMBER:
+      return member(c, v);
+    case STARTS_WITH:
+    case ENDS_WITH:
+    case CONTAINS:
+      return typeof v === 'string' && anyString(c.values, v, op);
+    case MATCHES:
+      if (typeof v !== 'string') return false;
+      for (const r of c.values as readonly RegExp[]) if (r.test(v)) return true;
+      return false;
+    case LT:
+    case LTE:
+    case GT:
+    case GTE: {
+      const a = asNumber(v);
+      return a !== undefined && anyNumber(c.values, a, op);
+    }
+    case BEFORE:
+    case AFTER: {
+      const a = parseInstant(v);
+      return a !== undefined && anyNumber(c.values, a, op);
+    }
+    default:
+      return anySemver(c.values, v, op);
+  }
+}
+
+function inAny(segments: readonly unknown[], context: Context, resolver: SegmentResolver): boolean {
+  for (const key of segments as readonly string[]) if (resolver.inSegment(key, context)) return true;
   return false;
 }
 
 /** Whether a condition holds for a context (spec/README.md, "Conditions"). */
 export function conditionHolds(c: CompiledCondition, context: Context, resolver: SegmentResolver): boolean {
-  switch (c.kind) {
-    case IN_SEGMENT:
-      return inAny(c.segments, context, resolver) !== c.negate;
-    case NOT_IN_SEGMENT:
-      return !inAny(c.segments, context, resolver) !== c.negate;
-    case EXISTS:
-      return (readAttribute(context, c.path!) !== undefined) !== c.negate;
-    default: {
-      const value = readAttribute(context, c.path!);
-      if (value === undefined) return false;
-      let holds = false;
-      if (Array.isArray(value)) {
-        for (const element of value) {
-          if (element !== null && element !== undefined && c.test(element)) {
-            holds = true;
-            break;
-          }
-        }
-      } else {
-        holds = c.test(value);
+  const op = c.op;
+  if (op === IN_SEGMENT) return inAny(c.values, context, resolver) !== c.negate;
+  if (op === NOT_IN_SEGMENT) return !inAny(c.values, context, resolver) !== c.negate;
+  const value = readAttribute(context, c.attribute, c.parts);
+  if (op === EXISTS) return (value !== undefined) !== c.negate;
+  if (value === undefined) return false;
+  let holds = false;
+  if (Array.isArray(value)) {
+    for (const element of value) {
+      if (element !== null && element !== undefined && test(c, element)) {
+        holds = true;
+        break;
       }
-      return holds !== c.negate;
     }
+  } else {
+    holds = test(c, value);
   }
+  return holds !== c.negate;
 }
 
 /** Whether every condition holds. */

@@ -7,7 +7,7 @@
 import type { CompiledFlag, CompiledSegment, Targeting } from './compile.js';
 import { allHold, type SegmentResolver } from './conditions.js';
 import { type EvaluationResult, errorResult, PREREQUISITE_CHAIN } from './result.js';
-import { serveFor } from './serve.js';
+import { rolloutFor } from './serve.js';
 
 /** Other flags (for prerequisites) and segments of the same environment. */
 export interface EvaluationScope extends SegmentResolver {
@@ -45,14 +45,13 @@ export function segmentContains(
 
 /** The targeting in force at `now`: the last scheduled phase reached, unless paused before it. */
 function targetingAt(flag: CompiledFlag, now: number): Targeting {
-  const phases = flag.phases;
-  if (phases === null) return flag.base;
+  const phases = flag.phases!;
   const until = Math.min(now, flag.phaseLimit);
   for (let i = phases.length - 1; i >= 0; i--) {
     const phase = phases[i]!;
     if (phase.at <= until) return phase.targeting;
   }
-  return flag.base;
+  return flag;
 }
 
 /**
@@ -66,7 +65,7 @@ export function evaluateFlag(
   scope: EvaluationScope,
   depth = 0,
 ): EvaluationResult {
-  let t = targetingAt(flag, now);
+  let t: Targeting = flag.phases === null ? flag : targetingAt(flag, now);
   if (t.regions !== null) {
     const region = context.region;
     if (typeof region === 'string') t = t.regions.get(region) ?? t;
@@ -79,10 +78,10 @@ export function evaluateFlag(
     if (depth >= MAX_PREREQUISITE_DEPTH) return PREREQUISITE_CHAIN;
     for (const p of prerequisites) {
       const other = scope.flag(p.flag);
-      if (other === undefined) return t.prerequisiteFailed;
+      if (other === undefined) return t.prerequisiteFailed!;
       const r = evaluateFlag(other, context, now, scope, depth + 1);
       if (r.errorCode !== undefined) return r === PREREQUISITE_CHAIN ? r : prerequisiteError(p.flag, r);
-      if (r.reason === 'DISABLED' || r.variant !== p.variation) return t.prerequisiteFailed;
+      if (r.reason === 'DISABLED' || r.variant !== p.variation) return t.prerequisiteFailed!;
     }
   }
 
@@ -97,8 +96,9 @@ export function evaluateFlag(
   const rules = t.rules;
   for (let i = 0; i < rules.length; i++) {
     const rule = rules[i]!;
-    if (now < rule.from || now >= rule.until) continue;
-    if (allHold(rule.conditions, context, scope)) return serveFor(rule.serve, context);
+    const window = rule.window;
+    if (window !== null && (now < window.from || now >= window.until)) continue;
+    if (allHold(rule.conditions, context, scope)) return rule.result ?? rolloutFor(rule.rollout!, context);
   }
-  return serveFor(t.fallthrough, context);
+  return t.fallthrough ?? rolloutFor(t.fallthroughRollout!, context);
 }
