@@ -12,12 +12,13 @@ export function parsePolicyText(text: string, source?: string): Parsed {
   const issues: ValidationIssue[] = [];
   const documents: unknown[] = [];
   const where = source === undefined ? '' : `${source}:`;
-  for (const doc of parseAllDocuments(text, { prettyErrors: false, uniqueKeys: true })) {
+  for (const doc of parseAllDocuments(text, { prettyErrors: true, uniqueKeys: true })) {
     if (doc.errors.length > 0) {
       for (const error of doc.errors) {
         const at = error.linePos?.[0];
         const position = at === undefined ? '' : `${where}${at.line}:${at.col}: `;
-        issues.push({ path: '', message: `${position}${error.message.split('\n')[0]}` });
+        const message = error.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
+        issues.push({ path: '', message: `${position}${message}` });
       }
       continue;
     }

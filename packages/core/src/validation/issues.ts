@@ -62,16 +62,20 @@ function distance(a: string, b: string): number {
   return row[b.length]!;
 }
 
-/** ` (did you mean "x"?)` for the closest candidate within a small edit distance, else ``. */
+/**
+ * ` (did you mean "x"?)` for the closest candidate within a small edit distance, else ``. A candidate
+ * that extends the input ("of" → "off") wins a tie.
+ */
 export function didYouMean(input: string, candidates: readonly string[]): string {
   let best: string | undefined;
-  let bestDistance = Math.max(2, Math.floor(input.length / 3)) + 1;
+  let bestScore = Math.max(2, Math.floor(input.length / 3)) + 1;
   const lower = input.toLowerCase();
   for (const candidate of candidates) {
-    const d = candidate.toLowerCase() === lower ? 0 : distance(lower, candidate.toLowerCase());
-    if (d < bestDistance) {
+    const other = candidate.toLowerCase();
+    const score = distance(lower, other) - (other.startsWith(lower) || lower.startsWith(other) ? 0.5 : 0);
+    if (score < bestScore) {
       best = candidate;
-      bestDistance = d;
+      bestScore = score;
     }
   }
   return best === undefined ? '' : ` (did you mean "${best}"?)`;
