@@ -203,7 +203,9 @@ describe('rollout properties', () => {
     const users = fc.sample(fc.string({ minLength: 1, maxLength: 24 }), { numRuns: 100_000, seed: 7 });
     const engine = new FlagEngine();
     const levels = [0.1, 1, 5, 25, 50, 99];
-    levels.forEach((p, i) => engine.setFlag(rolloutFlag(`a/b/p${i}`, p)));
+    levels.forEach((p, i) => {
+      engine.setFlag(rolloutFlag(`a/b/p${i}`, p));
+    });
     levels.forEach((p, i) => {
       let on = 0;
       for (const u of users)

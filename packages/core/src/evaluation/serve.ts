@@ -58,7 +58,7 @@ export function compileRollout(
     prefix.tailLength,
     prefix.length,
     by,
-    by !== null && by.includes('.') ? by.split('.') : null,
+    by?.includes('.') ? by.split('.') : null,
   );
 }
 
