@@ -46,7 +46,13 @@ export {
 export { CompiledFlag, CompiledSegment, compileFlag, compileSegment } from './evaluation/compile.js';
 export { type Context, type EvaluationScope, evaluateFlag } from './evaluation/evaluate.js';
 export type { ErrorCode, EvaluationResult, Reason } from './evaluation/result.js';
-export { didYouMean, formatIssues, formatPath, type ValidationIssue } from './validation/issues.js';
+export {
+  didYouMean,
+  formatIssues,
+  formatPath,
+  IssueList,
+  type ValidationIssue,
+} from './validation/issues.js';
 export { type FlagSetLookup, referenceIssues } from './validation/references.js';
 export {
   type FlagSet,

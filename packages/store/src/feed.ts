@@ -1,0 +1,179 @@
+/**
+ * The ledger as the rest of Switchyard sees it: decoded events, chain verification, retention, and the
+ * change feed — per namespace, in sequence order, without gaps, replayed from any sequence number the
+ * ledger still holds.
+ */
+import type { LedgerEntry, StoreAdapter } from './contract.js';
+import { type VerifyResult, verifyChain } from './ledger.js';
+import { type ChangeEvent, decodeRecord, type EventBody } from './records.js';
+
+export interface FeedListener {
+  /** Each event once, in order within its namespace. */
+  event(event: ChangeEvent): void;
+  /**
+   * The ledger no longer holds the events after `seq` that this subscriber needs (they were pruned):
+   * take a fresh snapshot of the namespace; the feed continues from the ledger's oldest event.
+   */
+  reset?(namespace: string, seq: number): void;
+  /** Reading the ledger failed; the feed retries on the next notification or poll. */
+  error?(error: unknown): void;
+}
+
+export interface Subscription {
+  /** Resolves once every namespace has been replayed up to its head at subscription time. */
+  readonly ready: Promise<void>;
+  /** The last sequence number delivered per namespace. */
+  position(namespace: string): number;
+  close(): void;
+}
+
+const PAGE = 500;
+
+export function toChangeEvent(entry: LedgerEntry): ChangeEvent {
+  const body = decodeRecord<EventBody>(entry.namespace, `ledger/${entry.seq}`, entry.body);
+  return { namespace: entry.namespace, seq: entry.seq, prevHash: entry.prevHash, hash: entry.hash, ...body };
+}
+
+export class Ledger {
+  constructor(
+    private readonly adapter: StoreAdapter,
+    private readonly options: { pollIntervalMs: number; clock: () => number },
+  ) {}
+
+  async events(namespace: string, fromSeq: number, limit: number): Promise<ChangeEvent[]> {
+    return (await this.adapter.readLedger(namespace, fromSeq, limit)).map(toChangeEvent);
+  }
+
+  async verify(namespace: string): Promise<VerifyResult> {
+    const head = await this.adapter.ledgerHead(namespace);
+    const adapter = this.adapter;
+    async function* entries(): AsyncGenerator<LedgerEntry> {
+      let next = (head.checkpoint?.seq ?? 0) + 1;
+      for (;;) {
+        const page = await adapter.readLedger(namespace, next, PAGE);
+        yield* page;
+        if (page.length < PAGE) return;
+        next = page[page.length - 1]!.seq + 1;
+      }
+    }
+    return verifyChain(head, entries());
+  }
+
+  /** Removes events older than `maxAgeMs`, keeping the chain verifiable from a checkpoint. Returns how many. */
+  async prune(namespace: string, maxAgeMs: number): Promise<number> {
+    const cutoff = this.options.clock() - maxAgeMs;
+    const head = await this.adapter.ledgerHead(namespace);
+    let last = 0;
+    let next = (head.checkpoint?.seq ?? 0) + 1;
+    for (;;) {
+      const page = await this.adapter.readLedger(namespace, next, PAGE);
+      for (const entry of page) {
+        if (Date.parse(toChangeEvent(entry).time) >= cutoff) {
+          return this.pruneThrough(namespace, last, head.checkpoint?.seq ?? 0);
+        }
+        last = entry.seq;
+      }
+      if (page.length < PAGE) return this.pruneThrough(namespace, last, head.checkpoint?.seq ?? 0);
+      next = page[page.length - 1]!.seq + 1;
+    }
+  }
+
+  private async pruneThrough(namespace: string, last: number, checkpoint: number): Promise<number> {
+    if (last <= checkpoint) return 0;
+    await this.adapter.pruneLedger(namespace, last);
+    return last - checkpoint;
+  }
+
+  /**
+   * Delivers the events of `namespaces` after `from[namespace]` (default: the current head, so only new
+   * events), then every new event as it commits. Notifications from the adapter trigger a read; a poll
+   * every `pollIntervalMs` covers notifications that were lost.
+   */
+  subscribe(
+    namespaces: readonly string[],
+    from: Readonly<Record<string, number>>,
+    listener: FeedListener,
+  ): Subscription {
+    const positions = new Map<string, number>();
+    const running = new Map<string, Promise<void>>();
+    const again = new Set<string>();
+    let closed = false;
+
+    const pump = (namespace: string): Promise<void> => {
+      const current = running.get(namespace);
+      if (current !== undefined) {
+        again.add(namespace);
+        return current;
+      }
+      const run = (async () => {
+        do {
+          again.delete(namespace);
+          await this.catchUp(namespace, positions, listener, () => closed);
+        } while (again.has(namespace) && !closed);
+      })()
+        .catch((error) => listener.error?.(error))
+        .finally(() => running.delete(namespace));
+      running.set(namespace, run);
+      return run;
+    };
+
+    const watched = new Set(namespaces);
+    const unwatch = this.adapter.watch((namespace) => {
+      if (watched.has(namespace) && !closed) void pump(namespace);
+    });
+    const poll = setInterval(() => {
+      for (const namespace of watched) void pump(namespace);
+    }, this.options.pollIntervalMs);
+    poll.unref();
+
+    const ready = (async () => {
+      for (const namespace of namespaces) {
+        const start = from[namespace];
+        positions.set(namespace, start ?? (await this.adapter.ledgerHead(namespace)).seq);
+      }
+      await Promise.all(namespaces.map(pump));
+    })();
+
+    return {
+      ready,
+      position: (namespace) => positions.get(namespace) ?? 0,
+      close() {
+        closed = true;
+        clearInterval(poll);
+        unwatch();
+      },
+    };
+  }
+
+  private async catchUp(
+    namespace: string,
+    positions: Map<string, number>,
+    listener: FeedListener,
+    isClosed: () => boolean,
+  ): Promise<void> {
+    for (;;) {
+      const position = positions.get(namespace) ?? 0;
+      const page = await this.adapter.readLedger(namespace, position + 1, PAGE);
+      if (isClosed() || page.length === 0) {
+        if (page.length === 0 && position > 0) {
+          const head = await this.adapter.ledgerHead(namespace);
+          if (head.checkpoint !== null && head.checkpoint.seq > position) {
+            listener.reset?.(namespace, head.checkpoint.seq);
+            positions.set(namespace, head.checkpoint.seq);
+            continue;
+          }
+        }
+        return;
+      }
+      if (page[0]!.seq !== position + 1) {
+        // Pruned past this subscriber's position: it needs a snapshot, then continues from here.
+        listener.reset?.(namespace, page[0]!.seq - 1);
+      }
+      for (const entry of page) {
+        positions.set(namespace, entry.seq);
+        listener.event(toChangeEvent(entry));
+      }
+      if (page.length < PAGE) return;
+    }
+  }
+}

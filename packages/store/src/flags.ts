@@ -1,0 +1,545 @@
+/**
+ * Flags in the store: creation with a state for every environment, reads, versioned state changes,
+ * history and rollback, archive, restore and delete. Every change goes through `Writer.commit`, so state,
+ * history, indexes and the ledger event are one atomic step.
+ */
+import {
+  type EnvironmentState,
+  type FlagDocument,
+  type FlagSetLookup,
+  formatIssues,
+  IssueList,
+  type Prerequisite,
+  referenceIssues,
+  splitKey,
+  validateFlag,
+} from '@switchyard/core';
+import type { RecordWrite, StoreAdapter } from './contract.js';
+import { InvalidOperationError, NotFoundError, StoreValidationError } from './errors.js';
+import { indexChanges, indexRecords } from './indexes.js';
+import { mergePatch } from './merge-patch.js';
+import {
+  decodeRecord,
+  encodeRecord,
+  type FlagMeta,
+  lastSegment,
+  paths,
+  type StateRecord,
+  SYSTEM_NAMESPACE,
+} from './records.js';
+import type { ChangeContext, Draft, Writer } from './writer.js';
+
+/** A flag with its states in every environment. */
+export interface FlagView {
+  meta: FlagMeta;
+  states: Record<string, StateRecord>;
+}
+
+export interface EnvironmentRecord {
+  name: string;
+  /** Only publishers and admins may change a protected environment. */
+  protected: boolean;
+  description?: string;
+  createdAt: string;
+}
+
+const NO_PREREQUISITES: Prerequisite[] = [];
+const iso = (ms: number) => new Date(ms).toISOString();
+
+/** The state a flag starts with in an environment its document does not mention: off. */
+function initialState(doc: FlagDocument): EnvironmentState {
+  const names = Object.keys(doc.variations);
+  const off = names.find((n) => doc.variations[n] === false) ?? names[names.length - 1]!;
+  return { enabled: false, offVariation: off, default: off };
+}
+
+function withoutVersion(state: EnvironmentState): EnvironmentState {
+  const { version: _version, ...rest } = state;
+  return rest;
+}
+
+export class Flags {
+  constructor(
+    private readonly adapter: StoreAdapter,
+    private readonly writer: Writer,
+    private readonly historyLimit: number,
+  ) {}
+
+  // ---- reads ----
+
+  async meta(key: string): Promise<{ meta: FlagMeta; version: number } | undefined> {
+    const { namespace, name } = splitKey(key);
+    const record = await this.adapter.get(namespace, paths.flag(name));
+    if (record === undefined) return undefined;
+    return { meta: decodeRecord<FlagMeta>(namespace, record.path, record.value), version: record.version };
+  }
+
+  async state(key: string, environment: string): Promise<StateRecord | undefined> {
+    const { namespace, name } = splitKey(key);
+    const record = await this.adapter.get(namespace, paths.state(environment, name));
+    return record === undefined ? undefined : decodeRecord<StateRecord>(namespace, record.path, record.value);
+  }
+
+  async get(key: string): Promise<FlagView | undefined> {
+    const found = await this.meta(key);
+    if (found === undefined) return undefined;
+    const { namespace, name } = splitKey(key);
+    const states: Record<string, StateRecord> = {};
+    for (const [env, record] of await this.stateRecords(namespace, name)) states[env] = record;
+    return { meta: found.meta, states };
+  }
+
+  /** The flag's state records, by environment: one point read per environment. */
+  private async stateRecords(namespace: string, name: string): Promise<Map<string, StateRecord>> {
+    const environments = await this.environments();
+    const records = await this.adapter.getMany(
+      namespace,
+      environments.map((e) => paths.state(e.name, name)),
+    );
+    const out = new Map<string, StateRecord>();
+    records.forEach((record, i) => {
+      if (record !== undefined)
+        out.set(environments[i]!.name, decodeRecord<StateRecord>(namespace, record.path, record.value));
+    });
+    return out;
+  }
+
+  async environments(): Promise<EnvironmentRecord[]> {
+    const records = await this.adapter.scan(SYSTEM_NAMESPACE, paths.environments, { limit: 1000 });
+    return records.map((r) => decodeRecord<EnvironmentRecord>(SYSTEM_NAMESPACE, r.path, r.value));
+  }
+
+  async putEnvironment(
+    environment: Omit<EnvironmentRecord, 'createdAt'>,
+    context: ChangeContext,
+  ): Promise<EnvironmentRecord> {
+    const path = paths.environment(environment.name);
+    return this.writer.commit(SYSTEM_NAMESPACE, context, environment, async (now) => {
+      const existing = await this.adapter.get(SYSTEM_NAMESPACE, path);
+      const previous = existing && decodeRecord<EnvironmentRecord>(SYSTEM_NAMESPACE, path, existing.value);
+      const record: EnvironmentRecord = { ...environment, createdAt: previous?.createdAt ?? iso(now) };
+      const version = (existing?.version ?? 0) + 1;
+      return {
+        preconditions: [{ path, version: existing?.version ?? 0 }],
+        puts: [{ path, version, value: encodeRecord(record) }],
+        deletes: [],
+        event: {
+          action: previous ? 'environment.update' : 'environment.create',
+          environment: environment.name,
+          toVersion: version,
+          patch: mergePatch(previous ?? {}, record),
+        },
+        response: record,
+        conflict: () => `environment "${environment.name}" changed meanwhile; try again`,
+      };
+    });
+  }
+
+  // ---- writes ----
+
+  /** Creates a flag with a state in every environment the store knows. */
+  async create(document: unknown, context: ChangeContext): Promise<FlagView> {
+    const checked = validateFlag(document);
+    if (!checked.ok) throw new StoreValidationError(formatIssues(checked.issues), checked.issues);
+    const doc = checked.value;
+    const known = (await this.environments()).map((e) => e.name);
+    const unknown = Object.keys(doc.environments).filter((env) => !known.includes(env));
+    if (unknown.length > 0) {
+      throw new InvalidOperationError(
+        `unknown environment${unknown.length > 1 ? 's' : ''} ${unknown.map((e) => `"${e}"`).join(', ')}; the store has ${known.join(', ') || 'none'}`,
+      );
+    }
+    await this.checkReferences(doc);
+    const { namespace, name } = splitKey(doc.key);
+    const { environments: _e, schemaVersion: _s, kind: _k, ...identity } = doc;
+    return this.writer.commit(namespace, context, document, async (now) => {
+      const meta: FlagMeta = {
+        ...identity,
+        version: 1,
+        createdAt: iso(now),
+        createdBy: context.actor,
+        updatedAt: iso(now),
+      };
+      const states = new Map<string, EnvironmentState>();
+      const view: FlagView = { meta, states: {} };
+      const puts: RecordWrite[] = [{ path: paths.flag(name), version: 1, value: encodeRecord(meta) }];
+      for (const env of known) {
+        const state = withoutVersion(doc.environments[env] ?? initialState(doc));
+        states.set(env, state);
+        const record: StateRecord = {
+          key: doc.key,
+          environment: env,
+          version: 1,
+          state: { ...state, version: 1 },
+          updatedAt: iso(now),
+          updatedBy: context.actor,
+        };
+        view.states[env] = record;
+        puts.push({ path: paths.state(env, name), version: 1, value: encodeRecord(record) });
+      }
+      for (const [path, value] of indexRecords({
+        name,
+        tags: meta.tags,
+        description: meta.description,
+        states,
+      })) {
+        puts.push({ path, version: 0, value: new TextEncoder().encode(value) });
+      }
+      return {
+        preconditions: [{ path: paths.flag(name), version: 0 }],
+        puts,
+        deletes: [],
+        event: { action: 'flag.create', flag: doc.key, toVersion: 1, patch: doc },
+        response: view,
+        conflict: () => `flag "${doc.key}" already exists`,
+      };
+    });
+  }
+
+  /**
+   * Changes a flag's state in one environment. With `expectedVersion`, the change applies only to that
+   * version (else `ConflictError`); without it, `change` is applied to the latest state.
+   */
+  async updateState(
+    key: string,
+    environment: string,
+    change: {
+      expectedVersion?: number;
+      /** The new state, or a function of the current one. */
+      state: EnvironmentState | ((current: EnvironmentState) => EnvironmentState);
+      action?: string;
+    },
+    context: ChangeContext,
+  ): Promise<StateRecord> {
+    const { namespace, name } = splitKey(key);
+    const statePath = paths.state(environment, name);
+    const request = {
+      key,
+      environment,
+      expectedVersion: change.expectedVersion,
+      state: change.state,
+      action: change.action,
+    };
+    return this.writer.commit(namespace, context, request, async (now) => {
+      const found = await this.meta(key);
+      if (found === undefined) throw new NotFoundError(`flag "${key}" does not exist`);
+      if (found.meta.archivedAt !== undefined) {
+        throw new InvalidOperationError(`flag "${key}" is archived; restore it before changing it`);
+      }
+      const current = await this.adapter.get(namespace, statePath);
+      if (current === undefined)
+        throw new NotFoundError(`flag "${key}" has no state in environment "${environment}"`);
+      const before = decodeRecord<StateRecord>(namespace, statePath, current.value);
+      const expected = change.expectedVersion ?? before.version;
+      const next = withoutVersion(
+        typeof change.state === 'function' ? change.state(withoutVersion(before.state)) : change.state,
+      );
+      const doc: FlagDocument = { ...this.identity(found.meta), environments: { [environment]: next } };
+      const checked = validateFlag(doc);
+      if (!checked.ok) throw new StoreValidationError(formatIssues(checked.issues), checked.issues);
+      await this.checkReferences(doc);
+      const version = expected + 1;
+      const record: StateRecord = {
+        key,
+        environment,
+        version,
+        state: { ...next, version },
+        updatedAt: iso(now),
+        updatedBy: context.actor,
+      };
+      const indexes = await this.indexDiff(namespace, name, found.meta, environment, before.state, next);
+      return {
+        preconditions: [{ path: statePath, version: expected }],
+        puts: [
+          { path: statePath, version, value: encodeRecord(record) },
+          { path: paths.history(environment, name, before.version), version: 0, value: encodeRecord(before) },
+          ...indexes.puts,
+        ],
+        deletes: [
+          ...indexes.deletes,
+          ...(await this.expiredHistory(namespace, environment, name, before.version)),
+        ],
+        event: {
+          action: change.action ?? 'state.update',
+          flag: key,
+          environment,
+          fromVersion: expected,
+          toVersion: version,
+          patch: mergePatch(withoutVersion(before.state), next),
+        },
+        response: record,
+        conflict: (_path, wanted, actual) =>
+          `flag "${key}" in "${environment}" is at version ${actual}, not ${wanted}; reload it and try again`,
+      };
+    });
+  }
+
+  /** Restores the state an environment had at `toVersion`, as a new version. */
+  async rollback(
+    key: string,
+    environment: string,
+    toVersion: number,
+    expectedVersion: number | undefined,
+    context: ChangeContext,
+  ): Promise<StateRecord> {
+    const { namespace, name } = splitKey(key);
+    const path = paths.history(environment, name, toVersion);
+    const old = await this.adapter.get(namespace, path);
+    if (old === undefined) {
+      throw new NotFoundError(
+        `flag "${key}" has no version ${toVersion} in "${environment}" (it may have been pruned)`,
+      );
+    }
+    const target = decodeRecord<StateRecord>(namespace, path, old.value);
+    return this.updateState(
+      key,
+      environment,
+      {
+        ...(expectedVersion === undefined ? {} : { expectedVersion }),
+        state: withoutVersion(target.state),
+        action: 'state.rollback',
+      },
+      context,
+    );
+  }
+
+  /** Earlier states of a flag in an environment, newest first. */
+  async history(
+    key: string,
+    environment: string,
+    options: { limit: number; before?: number },
+  ): Promise<StateRecord[]> {
+    const { namespace, name } = splitKey(key);
+    const records = await this.adapter.scan(namespace, paths.historyOf(environment, name), {
+      limit: 100_000,
+    });
+    const states = records
+      .map((r) => decodeRecord<StateRecord>(namespace, r.path, r.value))
+      .filter((s) => options.before === undefined || s.version < options.before)
+      .reverse();
+    return states.slice(0, options.limit);
+  }
+
+  async archive(key: string, context: ChangeContext): Promise<FlagMeta> {
+    return this.changeMeta(key, context, 'flag.archive', (meta, now) => {
+      if (meta.archivedAt !== undefined) throw new InvalidOperationError(`flag "${key}" is already archived`);
+      return { ...meta, archivedAt: iso(now) };
+    });
+  }
+
+  async restore(key: string, context: ChangeContext): Promise<FlagMeta> {
+    return this.changeMeta(key, context, 'flag.restore', (meta) => {
+      if (meta.archivedAt === undefined) throw new InvalidOperationError(`flag "${key}" is not archived`);
+      const { archivedAt: _a, ...rest } = meta;
+      return rest;
+    });
+  }
+
+  /** Changes editable metadata (description, tags, owner, lifecycle, removeBy). */
+  async updateMeta(
+    key: string,
+    expectedVersion: number,
+    patch: Partial<Pick<FlagMeta, 'description' | 'tags' | 'owner' | 'lifecycle' | 'removeBy'>>,
+    context: ChangeContext,
+  ): Promise<FlagMeta> {
+    return this.changeMeta(
+      key,
+      context,
+      'flag.update',
+      (meta) => {
+        if (meta.archivedAt !== undefined)
+          throw new InvalidOperationError(`flag "${key}" is archived; restore it first`);
+        const next = { ...meta, ...patch };
+        const checked = validateFlag({ ...this.identity(next), environments: {} });
+        if (!checked.ok) throw new StoreValidationError(formatIssues(checked.issues), checked.issues);
+        return next;
+      },
+      expectedVersion,
+    );
+  }
+
+  /** Deletes an archived flag with its states, history and indexes. The ledger keeps its events. */
+  async delete(key: string, context: ChangeContext): Promise<void> {
+    const { namespace, name } = splitKey(key);
+    await this.writer.commit(namespace, context, { delete: key }, async () => {
+      const view = await this.get(key);
+      if (view === undefined) throw new NotFoundError(`flag "${key}" does not exist`);
+      if (view.meta.archivedAt === undefined) {
+        throw new InvalidOperationError(`flag "${key}" must be archived before it can be deleted`);
+      }
+      const found = await this.meta(key);
+      const deletes = [paths.flag(name)];
+      const states = new Map<string, EnvironmentState>();
+      for (const [env, record] of Object.entries(view.states)) {
+        deletes.push(paths.state(env, name));
+        states.set(env, record.state);
+        for (const h of await this.adapter.scan(namespace, paths.historyOf(env, name), { limit: 100_000 })) {
+          deletes.push(h.path);
+        }
+      }
+      deletes.push(
+        ...indexRecords({ name, tags: view.meta.tags, description: view.meta.description, states }).keys(),
+      );
+      return {
+        preconditions: [{ path: paths.flag(name), version: found?.version ?? 0 }],
+        puts: [],
+        deletes,
+        event: { action: 'flag.delete', flag: key, fromVersion: found?.version },
+        response: undefined,
+        conflict: () => `flag "${key}" changed meanwhile; try again`,
+      };
+    });
+  }
+
+  // ---- internals ----
+
+  private identity(meta: FlagMeta): Omit<FlagDocument, 'environments'> {
+    const { version: _v, createdAt: _c, createdBy: _b, updatedAt: _u, archivedAt: _a, ...identity } = meta;
+    return identity;
+  }
+
+  private async changeMeta(
+    key: string,
+    context: ChangeContext,
+    action: string,
+    change: (meta: FlagMeta, now: number) => FlagMeta,
+    expectedVersion?: number,
+  ): Promise<FlagMeta> {
+    const { namespace, name } = splitKey(key);
+    const path = paths.flag(name);
+    return this.writer.commit(
+      namespace,
+      context,
+      { key, action, expectedVersion },
+      async (now): Promise<Draft<FlagMeta>> => {
+        const found = await this.meta(key);
+        if (found === undefined) throw new NotFoundError(`flag "${key}" does not exist`);
+        const expected = expectedVersion ?? found.version;
+        const version = expected + 1;
+        const next = { ...change(found.meta, now), version, updatedAt: iso(now) };
+        const indexes = await this.indexDiffForMeta(namespace, name, found.meta, next);
+        return {
+          preconditions: [{ path, version: expected }],
+          puts: [{ path, version, value: encodeRecord(next) }, ...indexes.puts],
+          deletes: indexes.deletes,
+          event: {
+            action,
+            flag: key,
+            fromVersion: expected,
+            toVersion: version,
+            patch: mergePatch(found.meta, next),
+          },
+          response: next,
+          conflict: (_p, wanted, actual) =>
+            `flag "${key}" metadata is at version ${actual}, not ${wanted}; reload it`,
+        };
+      },
+    );
+  }
+
+  private async allStates(namespace: string, name: string): Promise<Map<string, EnvironmentState>> {
+    const states = new Map<string, EnvironmentState>();
+    for (const [env, record] of await this.stateRecords(namespace, name)) states.set(env, record.state);
+    return states;
+  }
+
+  private async indexDiff(
+    namespace: string,
+    name: string,
+    meta: FlagMeta,
+    environment: string,
+    before: EnvironmentState,
+    after: EnvironmentState,
+  ): Promise<{ puts: RecordWrite[]; deletes: string[] }> {
+    const states = await this.allStates(namespace, name);
+    const old = indexRecords({
+      name,
+      tags: meta.tags,
+      description: meta.description,
+      states: new Map(states).set(environment, before),
+    });
+    const now = indexRecords({
+      name,
+      tags: meta.tags,
+      description: meta.description,
+      states: new Map(states).set(environment, after),
+    });
+    return this.asWrites(indexChanges(old, now));
+  }
+
+  private async indexDiffForMeta(namespace: string, name: string, before: FlagMeta, after: FlagMeta) {
+    const states = await this.allStates(namespace, name);
+    const old = indexRecords({ name, tags: before.tags, description: before.description, states });
+    const now = indexRecords({ name, tags: after.tags, description: after.description, states });
+    return this.asWrites(indexChanges(old, now));
+  }
+
+  private asWrites(changes: { puts: [string, string][]; deletes: string[] }): {
+    puts: RecordWrite[];
+    deletes: string[];
+  } {
+    const encoder = new TextEncoder();
+    return {
+      puts: changes.puts.map(([path, value]) => ({ path, version: 0, value: encoder.encode(value) })),
+      deletes: changes.deletes,
+    };
+  }
+
+  /** History entries beyond the retention limit once `newest` is added. */
+  private async expiredHistory(
+    namespace: string,
+    environment: string,
+    name: string,
+    newest: number,
+  ): Promise<string[]> {
+    const keepFrom = newest - this.historyLimit + 1;
+    if (keepFrom <= 1) return [];
+    const old = await this.adapter.scan(namespace, paths.historyOf(environment, name), { limit: 1000 });
+    return old.filter((r) => Number(lastSegment(r.path)) < keepFrom).map((r) => r.path);
+  }
+
+  /** Prerequisites and segments a document names must exist in the store, and prerequisites form no cycle. */
+  private async checkReferences(doc: FlagDocument): Promise<void> {
+    const variations = new Map<string, string[] | undefined>();
+    const prerequisites = new Map<string, Prerequisite[]>();
+    const segments = new Map<string, boolean>();
+    const pending: { key: string; depth: number }[] = [];
+    for (const [env, state] of Object.entries(doc.environments)) {
+      for (const p of state.prerequisites ?? []) pending.push({ key: `${env}\u0000${p.flag}`, depth: 0 });
+      for (const rule of state.rules ?? []) {
+        for (const c of rule.when ?? []) {
+          if (c.op === 'inSegment' || c.op === 'notInSegment') {
+            for (const v of c.values ?? []) segments.set(String(v), false);
+          }
+        }
+      }
+    }
+    // Walk prerequisite chains through the store, as deep as the limit allows.
+    while (pending.length > 0) {
+      const { key: at, depth } = pending.shift()!;
+      if (prerequisites.has(at) || depth > 11) continue;
+      const [env, flagKey] = at.split('\u0000') as [string, string];
+      if (flagKey === doc.key) continue;
+      if (!variations.has(flagKey)) {
+        const found = await this.meta(flagKey);
+        variations.set(flagKey, found ? Object.keys(found.meta.variations) : undefined);
+      }
+      const state = variations.get(flagKey) ? await this.state(flagKey, env) : undefined;
+      const next = state?.state.prerequisites ?? NO_PREREQUISITES;
+      prerequisites.set(at, next);
+      for (const p of next) pending.push({ key: `${env}\u0000${p.flag}`, depth: depth + 1 });
+    }
+    for (const segment of segments.keys()) {
+      const { namespace, name } = splitKey(segment);
+      segments.set(segment, (await this.adapter.get(namespace, paths.segment(name))) !== undefined);
+    }
+    const lookup: FlagSetLookup = {
+      variations: (key) => variations.get(key),
+      prerequisites: (key, env) => prerequisites.get(`${env}\u0000${key}`) ?? NO_PREREQUISITES,
+      segmentExists: (key) => segments.get(key) === true,
+    };
+    const issues = new IssueList();
+    referenceIssues(doc, lookup, issues);
+    if (!issues.ok) throw new StoreValidationError(formatIssues(issues.issues), issues.issues);
+  }
+}

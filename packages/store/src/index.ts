@@ -1,0 +1,42 @@
+/** @switchyard/store — the adapter contract, the shared store layer, the ledger, and the adapters. */
+export { LmdbAdapter, type LmdbAdapterOptions } from './adapters/lmdb.js';
+export type {
+  Commit,
+  CommitListener,
+  CommitOutcome,
+  EventDraft,
+  LedgerEntry,
+  LedgerHead,
+  Precondition,
+  RecordWrite,
+  ScanOptions,
+  StoreAdapter,
+  StoredRecord,
+} from './contract.js';
+export {
+  ConflictError,
+  CorruptRecordError,
+  IdempotencyMismatchError,
+  InvalidOperationError,
+  NotFoundError,
+  StoreError,
+  StoreValidationError,
+  UnavailableError,
+} from './errors.js';
+export { type FeedListener, Ledger, type Subscription } from './feed.js';
+export { type EnvironmentRecord, Flags, type FlagView } from './flags.js';
+export { chainHash, digestOf, GENESIS, type VerifyResult, verifyChain } from './ledger.js';
+export { enabledAt, type FlagQuery, type Page, Queries } from './queries.js';
+export {
+  type ChangeEvent,
+  decodeRecord,
+  type EventBody,
+  encodeRecord,
+  type FlagMeta,
+  paths,
+  RECORD_SCHEMA_VERSION,
+  type StateRecord,
+  SYSTEM_NAMESPACE,
+} from './records.js';
+export { FlagStore, type FlagStoreOptions } from './store.js';
+export type { ChangeContext } from './writer.js';

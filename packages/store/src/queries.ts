@@ -1,0 +1,210 @@
+/**
+ * Flag queries with cursor pagination. Each query is driven by one index scan (all flags, a tag, a word,
+ * or "enabled in an environment"), namespace by namespace in key order, and reads only the candidates it
+ * returns or rejects: a page costs its own size, not the size of the flag set.
+ */
+import { type EnvironmentState, splitKey } from '@switchyard/core';
+import type { StoreAdapter } from './contract.js';
+import { StoreValidationError } from './errors.js';
+import { tokenize } from './indexes.js';
+import { decodeRecord, type FlagMeta, paths, type StateRecord } from './records.js';
+
+export interface FlagQuery {
+  /** Key prefix: a namespace prefix (`checkout/`) or a namespace and the start of names (`checkout/payments/new-`). */
+  prefix?: string;
+  tag?: string;
+  /** Words that must all appear in the key or description. */
+  text?: string;
+  /** Only flags enabled in this environment (and region, at this instant, after schedules). */
+  enabled?: { environment: string; region?: string; at?: number };
+  /** false (default): live flags only; true: archived flags only. */
+  archived?: boolean;
+  /** Page size, 1–1000; default 100. */
+  limit?: number;
+  /** From the previous page. */
+  cursor?: string;
+}
+
+export interface Page<T> {
+  items: T[];
+  /** Present when there may be more. */
+  cursor?: string;
+}
+
+interface Cursor {
+  namespace: string;
+  after: string;
+}
+
+const SCAN_PAGE = 256;
+
+function encodeCursor(cursor: Cursor): string {
+  return Buffer.from(JSON.stringify(cursor)).toString('base64url');
+}
+
+function decodeCursor(text: string): Cursor {
+  try {
+    const value = JSON.parse(Buffer.from(text, 'base64url').toString('utf8')) as Cursor;
+    if (typeof value.namespace === 'string' && typeof value.after === 'string') return value;
+  } catch {}
+  throw new StoreValidationError('cursor: not a cursor from a previous page', [
+    { path: 'cursor', message: 'not a cursor from a previous page' },
+  ]);
+}
+
+/** The state's `enabled` at `at`, after schedule steps and the region's override. */
+export function enabledAt(state: EnvironmentState, region: string | undefined, at: number): boolean {
+  let fields: Pick<EnvironmentState, 'enabled' | 'regions'> = state;
+  const limit =
+    state.paused === true && state.pausedAt !== undefined ? Math.min(at, Date.parse(state.pausedAt)) : at;
+  const steps = [...(state.schedule ?? [])].sort((a, b) => Date.parse(a.at) - Date.parse(b.at));
+  for (const step of steps) if (Date.parse(step.at) <= limit) fields = { ...fields, ...step.set };
+  const override = region === undefined ? undefined : fields.regions?.[region]?.enabled;
+  return override ?? fields.enabled;
+}
+
+export class Queries {
+  constructor(
+    private readonly adapter: StoreAdapter,
+    private readonly clock: () => number,
+  ) {}
+
+  async list(query: FlagQuery): Promise<Page<FlagMeta>> {
+    const limit = Math.min(Math.max(query.limit ?? 100, 1), 1000);
+    const words = query.text === undefined ? [] : tokenize(query.text);
+    if (query.text !== undefined && words.length === 0) return { items: [] };
+    const start = query.cursor === undefined ? undefined : decodeCursor(query.cursor);
+    const items: FlagMeta[] = [];
+    for await (const namespace of this.namespaces(query.prefix ?? '', start?.namespace)) {
+      const namePrefix = query.prefix?.startsWith(`${namespace}/`)
+        ? query.prefix.slice(namespace.length + 1)
+        : '';
+      let after = start?.namespace === namespace ? start.after : undefined;
+      for (;;) {
+        const names = await this.drivingNames(namespace, query, words, namePrefix, after);
+        if (names.length === 0) break;
+        const metas = await this.adapter.getMany(
+          namespace,
+          names.map((n) => paths.flag(n)),
+        );
+        for (let i = 0; i < names.length; i++) {
+          after = names[i]!;
+          const record = metas[i];
+          if (record === undefined) continue;
+          const meta = decodeRecord<FlagMeta>(namespace, record.path, record.value);
+          if (await this.matches(namespace, meta, query, words)) {
+            items.push(meta);
+            if (items.length === limit) return { items, cursor: encodeCursor({ namespace, after }) };
+          }
+        }
+      }
+    }
+    return { items };
+  }
+
+  /** Namespaces that may hold flags with keys starting with `prefix`, in order, from `from`. */
+  private async *namespaces(prefix: string, from: string | undefined): AsyncGenerator<string> {
+    // Namespaces that are proper ancestors of the prefix (`checkout/payments` for `checkout/payments/new-`).
+    const parts = prefix.split('/');
+    const ancestors: string[] = [];
+    for (let i = 2; i < parts.length; i++) ancestors.push(parts.slice(0, i).join('/'));
+    const existing =
+      ancestors.length === 0 ? [] : await Promise.all(ancestors.map((a) => this.adapter.ledgerHead(a)));
+    const all = ancestors.filter((_, i) => existing[i]!.seq > 0);
+    let after: string | undefined;
+    for (;;) {
+      const page = await this.adapter.namespaces(prefix, {
+        ...(after === undefined ? {} : { after }),
+        limit: 500,
+      });
+      all.push(...page.filter((n) => n !== 'switchyard/system'));
+      if (page.length < 500) break;
+      after = page[page.length - 1];
+    }
+    for (const namespace of [...new Set(all)].sort()) {
+      if (from === undefined || namespace >= from) yield namespace;
+    }
+  }
+
+  /** The next names (after `after`) from the index that drives this query. */
+  private async drivingNames(
+    namespace: string,
+    query: FlagQuery,
+    words: string[],
+    namePrefix: string,
+    after: string | undefined,
+  ): Promise<string[]> {
+    if (query.enabled !== undefined)
+      return this.enabledCandidates(namespace, query.enabled, namePrefix, after);
+    const base =
+      query.tag !== undefined
+        ? paths.tagged(query.tag)
+        : words.length > 0
+          ? `idx/text/${words[0]}/`
+          : paths.flags;
+    const records = await this.adapter.scan(namespace, base + namePrefix, {
+      ...(after === undefined ? {} : { after: base + after }),
+      limit: SCAN_PAGE,
+    });
+    return records.map((r) => r.path.slice(base.length));
+  }
+
+  /** Names that may be enabled: enabled ones, region overrides and scheduled ones, merged in order. */
+  private async enabledCandidates(
+    namespace: string,
+    enabled: NonNullable<FlagQuery['enabled']>,
+    namePrefix: string,
+    after: string | undefined,
+  ): Promise<string[]> {
+    const bases = [paths.enabledIn(enabled.environment), paths.scheduledIn(enabled.environment)];
+    if (enabled.region !== undefined) bases.push(paths.regionIn(enabled.environment, enabled.region));
+    const pages = await Promise.all(
+      bases.map((base) =>
+        this.adapter.scan(namespace, base + namePrefix, {
+          ...(after === undefined ? {} : { after: base + after }),
+          limit: SCAN_PAGE,
+        }),
+      ),
+    );
+    // Only names up to the smallest last name of a full page are complete in every stream.
+    let bound: string | undefined;
+    pages.forEach((page, i) => {
+      if (page.length === SCAN_PAGE) {
+        const last = page[page.length - 1]!.path.slice(bases[i]!.length);
+        if (bound === undefined || last < bound) bound = last;
+      }
+    });
+    const names = new Set<string>();
+    pages.forEach((page, i) => {
+      for (const r of page) {
+        const name = r.path.slice(bases[i]!.length);
+        if (bound === undefined || name <= bound) names.add(name);
+      }
+    });
+    return [...names].sort();
+  }
+
+  private async matches(
+    namespace: string,
+    meta: FlagMeta,
+    query: FlagQuery,
+    words: string[],
+  ): Promise<boolean> {
+    if ((meta.archivedAt !== undefined) !== (query.archived === true)) return false;
+    if (query.prefix !== undefined && !meta.key.startsWith(query.prefix)) return false;
+    if (query.tag !== undefined && !meta.tags?.includes(query.tag)) return false;
+    if (words.length > 1) {
+      const have = new Set(tokenize(`${splitKey(meta.key).name} ${meta.description ?? ''}`));
+      if (!words.every((w) => have.has(w))) return false;
+    }
+    if (query.enabled !== undefined) {
+      const { environment, region, at } = query.enabled;
+      const path = paths.state(environment, splitKey(meta.key).name);
+      const record = await this.adapter.get(namespace, path);
+      if (record === undefined) return false;
+      const state = decodeRecord<StateRecord>(namespace, path, record.value).state;
+      return enabledAt(state, region, at ?? this.clock());
+    }
+    return true;
+  }
+}
