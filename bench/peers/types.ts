@@ -23,8 +23,11 @@ export interface EvalFixture {
 
 export interface ScaleSession {
   context(ctx: BenchContext): unknown;
-  /** Evaluates flag `scaleFlagKey(index)` for a native context. */
-  evaluate(index: number, nativeContext: unknown): boolean | Promise<boolean>;
+  /**
+   * Evaluates the flag `flagKey` (one of `scaleFlagKey(i)`) for a native context. Keys come built and
+   * interned before the timed loop, as string literals in application code are.
+   */
+  evaluate(flagKey: string, nativeContext: unknown): boolean | Promise<boolean>;
   close(): Promise<void>;
 }
 
