@@ -1,5 +1,6 @@
 /** @switchyard/store — the adapter contract, the shared store layer, the ledger, and the adapters. */
 export { LmdbAdapter, type LmdbAdapterOptions } from './adapters/lmdb.js';
+export { connectRedis, RedisAdapter, type RedisAdapterOptions } from './adapters/redis.js';
 export type {
   Commit,
   CommitListener,

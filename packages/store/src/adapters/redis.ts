@@ -1,0 +1,304 @@
+/**
+ * The Redis adapter: Redis 7, standalone or Redis Cluster. Every key of a namespace carries the hash
+ * tag `{namespace}`, so a namespace lives in one slot and a commit is one atomic script on one shard:
+ * check the ledger head and the preconditions, write the records and their path index, append the
+ * event to the namespace's stream, move the head, publish a notification.
+ *
+ * Layout (prefix `sy` by default):
+ *   sy:{ns}:h          hash: seq, hash (ledger head), cseq, chash (checkpoint)
+ *   sy:{ns}:k          sorted set of record paths (all scores 0, so ordered by bytes)
+ *   sy:{ns}:l          stream: the ledger, entry id 0-seq, fields p (prev hash), h, d (digest), b (body)
+ *   sy:{ns}:r:{path}   string "version:value"
+ *   sy:{ns}:c:{id}     marker of an applied commit id (an hour), so a re-sent commit applies once
+ *   sy:ns              sorted set of namespaces (one slot; updated before each namespace's first commit)
+ *
+ * Durability: a commit resolves once the shard applied it and, with `waitReplicas`, once that many
+ * replicas acknowledged it (WAIT). See the package README for what survives a failover.
+ */
+import { randomUUID } from 'node:crypto';
+import calculateSlot from 'cluster-key-slot';
+import { Cluster, type ClusterOptions, Redis } from 'ioredis';
+import type {
+  Commit,
+  CommitListener,
+  CommitOutcome,
+  LedgerEntry,
+  LedgerHead,
+  ScanOptions,
+  StoreAdapter,
+  StoredRecord,
+} from '../contract.js';
+import { UnavailableError } from '../errors.js';
+import { chainHash, GENESIS } from '../ledger.js';
+import { COMMIT, PRUNE } from './redis-scripts.js';
+
+export interface RedisAdapterOptions {
+  /** A client to use; the adapter does not close it. */
+  client?: Redis | Cluster;
+  /** Or a URL to connect to: `redis://host:port` or `redis-cluster://host:port,host:port,…`. */
+  url?: string;
+  /** Replicas that must acknowledge a commit before it resolves (WAIT); 0 for none. */
+  waitReplicas?: number;
+  waitTimeoutMs?: number;
+  /** Serve reads from replicas (cluster only): more read capacity, reads may lag writes slightly. */
+  readFromReplicas?: boolean;
+  keyPrefix?: string;
+}
+
+type ScriptedClient = (Redis | Cluster) & {
+  sycommitBuffer(...args: (string | Buffer | number)[]): Promise<(Buffer | null)[]>;
+  syprune(...args: (string | number)[]): Promise<number>;
+};
+
+const COLON = 0x3a;
+const HEAD_RETRIES = 1000;
+
+/**
+ * Client settings under which a failover stalls commands instead of failing them: commands wait in the
+ * offline queue and are retried while the cluster moves slots to a promoted replica.
+ */
+export function connectRedis(url: string, options: { readFromReplicas?: boolean } = {}): Redis | Cluster {
+  const parsed = /^(redis|redis-cluster):\/\/(.+)$/.exec(url);
+  if (parsed === null)
+    throw new Error(`store URL "${url}" is neither redis://host:port nor redis-cluster://host:port,…`);
+  const nodes = parsed[2]!.split(',').map((hostPort) => {
+    const [host, port] = hostPort.replace(/\/.*$/, '').split(':');
+    return { host: host || '127.0.0.1', port: Number(port || 6379) };
+  });
+  const redisOptions = { maxRetriesPerRequest: null, connectTimeout: 2000, enableAutoPipelining: true };
+  if (parsed[1] === 'redis') return new Redis({ ...nodes[0]!, ...redisOptions });
+  const clusterOptions: ClusterOptions = {
+    scaleReads: options.readFromReplicas ? 'slave' : 'master',
+    enableOfflineQueue: true,
+    retryDelayOnFailover: 200,
+    retryDelayOnClusterDown: 200,
+    retryDelayOnTryAgain: 200,
+    maxRedirections: 64,
+    slotsRefreshTimeout: 2000,
+    clusterRetryStrategy: (times) => Math.min(100 * times, 2000),
+    redisOptions,
+  };
+  return new Cluster(nodes, clusterOptions);
+}
+
+function unavailable(error: unknown): never {
+  if (error instanceof UnavailableError) throw error;
+  throw new UnavailableError(`Redis did not answer: ${(error as Error).message}`);
+}
+
+export class RedisAdapter implements StoreAdapter {
+  readonly kind = 'redis';
+  private readonly client: ScriptedClient;
+  private readonly owned: boolean;
+  private readonly prefix: string;
+  private readonly channel: string;
+  private readonly heads = new Map<string, { seq: number; hash: string }>();
+  private readonly registered = new Set<string>();
+  private readonly listeners = new Set<CommitListener>();
+  private subscriber: Redis | Cluster | undefined;
+  /** Settles once the notification subscription is in place; commits wait for it, so none goes unseen. */
+  private subscribed: Promise<unknown> = Promise.resolve();
+
+  constructor(private readonly options: RedisAdapterOptions) {
+    const client = options.client ?? (options.url ? connectRedis(options.url, options) : undefined);
+    if (client === undefined) throw new Error('RedisAdapter needs a client or a url');
+    this.owned = options.client === undefined;
+    client.defineCommand('sycommit', { lua: COMMIT });
+    client.defineCommand('syprune', { numberOfKeys: 2, lua: PRUNE });
+    this.client = client as ScriptedClient;
+    this.prefix = options.keyPrefix ?? 'sy';
+    this.channel = `${this.prefix}:commits`;
+  }
+
+  private key(namespace: string, suffix: string): string {
+    return `${this.prefix}:{${namespace}}:${suffix}`;
+  }
+
+  private record(namespace: string, path: string): string {
+    return this.key(namespace, `r:${path}`);
+  }
+
+  private static parse(path: string, raw: Buffer | null): StoredRecord | undefined {
+    if (raw === null) return undefined;
+    const colon = raw.indexOf(COLON);
+    return { path, version: Number(raw.toString('latin1', 0, colon)), value: raw.subarray(colon + 1) };
+  }
+
+  async get(namespace: string, path: string): Promise<StoredRecord | undefined> {
+    const raw = await this.client.getBuffer(this.record(namespace, path)).catch(unavailable);
+    return RedisAdapter.parse(path, raw);
+  }
+
+  async getMany(namespace: string, paths: readonly string[]): Promise<(StoredRecord | undefined)[]> {
+    if (paths.length === 0) return [];
+    const raws = await this.client
+      .mgetBuffer(...paths.map((p) => this.record(namespace, p)))
+      .catch(unavailable);
+    return paths.map((path, i) => RedisAdapter.parse(path, raws[i] ?? null));
+  }
+
+  /** Members of a sorted set between `prefix` (or after `after`) and the end of the prefix, by bytes. */
+  private async lexRange(key: string, prefix: string, options: ScanOptions): Promise<string[]> {
+    const min = options.after !== undefined && options.after >= prefix ? `(${options.after}` : `[${prefix}`;
+    const max = Buffer.concat([Buffer.from(`(${prefix}`), Buffer.from([0xff])]);
+    return this.client.zrangebylex(key, min, max, 'LIMIT', 0, options.limit).catch(unavailable);
+  }
+
+  async scan(namespace: string, prefix: string, options: ScanOptions): Promise<StoredRecord[]> {
+    const paths = await this.lexRange(this.key(namespace, 'k'), prefix, options);
+    const records = await this.getMany(namespace, paths);
+    return records.filter((r): r is StoredRecord => r !== undefined);
+  }
+
+  async namespaces(prefix: string, options: ScanOptions): Promise<string[]> {
+    return this.lexRange(`${this.prefix}:ns`, prefix, options);
+  }
+
+  async commit(commit: Commit): Promise<CommitOutcome> {
+    const ns = commit.namespace;
+    await this.subscribed;
+    if (!this.registered.has(ns)) {
+      await this.client.zadd(`${this.prefix}:ns`, 0, ns).catch(unavailable);
+      this.registered.add(ns);
+    }
+    const id = randomUUID();
+    const keys = [
+      this.key(ns, 'h'),
+      this.key(ns, 'k'),
+      this.key(ns, 'l'),
+      this.key(ns, `c:${id}`),
+      ...commit.preconditions.map((p) => this.record(ns, p.path)),
+      ...commit.puts.map((w) => this.record(ns, w.path)),
+      ...commit.deletes.map((path) => this.record(ns, path)),
+    ];
+    const tail: (string | number | Buffer)[] = [];
+    for (const p of commit.preconditions) tail.push(p.path, p.version);
+    for (const w of commit.puts) tail.push(w.path, w.version, Buffer.from(w.value));
+    for (const path of commit.deletes) tail.push(path);
+    let head = this.heads.get(ns) ?? (await this.ledgerHead(ns));
+    for (let attempt = 0; attempt < HEAD_RETRIES; attempt++) {
+      const hash = chainHash(head.hash, head.seq + 1, commit.event.digest);
+      const reply = await this.client
+        .sycommitBuffer(
+          keys.length,
+          ...keys,
+          head.seq,
+          head.hash,
+          hash,
+          commit.event.digest,
+          Buffer.from(commit.event.body),
+          commit.preconditions.length,
+          commit.puts.length,
+          commit.deletes.length,
+          this.channel,
+          ns,
+          GENESIS,
+          ...tail,
+        )
+        .catch(unavailable);
+      const word = reply[0]!.toString();
+      if (word === 'head') {
+        head = { seq: Number(reply[1]!.toString()), hash: reply[2]!.toString() };
+        this.heads.set(ns, head);
+        continue;
+      }
+      if (word === 'conflict') {
+        return {
+          ok: false,
+          path: reply[1]!.toString(),
+          expected: Number(reply[2]!.toString()),
+          actual: Number(reply[3]!.toString()),
+        };
+      }
+      const seq = Number(reply[1]!.toString());
+      if (word === 'ok') this.heads.set(ns, { seq, hash });
+      await this.waitForReplicas(keys[0]!);
+      return { ok: true, seq, hash: word === 'ok' ? hash : (await this.ledgerHead(ns)).hash };
+    }
+    throw new UnavailableError(`namespace "${ns}" is changing too fast to append to its ledger; try again`);
+  }
+
+  private async waitForReplicas(key: string): Promise<void> {
+    const wanted = this.options.waitReplicas ?? 0;
+    if (wanted <= 0) return;
+    const timeout = this.options.waitTimeoutMs ?? 1000;
+    let node: Redis | undefined;
+    if (this.client instanceof Cluster) {
+      const owner = this.client.slots[calculateSlot(key)]?.[0];
+      node = this.client.nodes('master').find((n) => `${n.options.host}:${n.options.port}` === owner);
+    } else {
+      node = this.client;
+    }
+    if (node === undefined) throw new UnavailableError('no master serves this namespace right now');
+    const acknowledged = await node.wait(wanted, timeout).catch(unavailable);
+    if (acknowledged < wanted) {
+      throw new UnavailableError(
+        `the change was applied but only ${acknowledged} of ${wanted} replicas confirmed it within ${timeout} ms; retry with the same idempotency key`,
+      );
+    }
+  }
+
+  async readLedger(namespace: string, fromSeq: number, limit: number): Promise<LedgerEntry[]> {
+    const entries = await this.client
+      .xrangeBuffer(this.key(namespace, 'l'), `0-${Math.max(fromSeq, 1)}`, '+', 'COUNT', limit)
+      .catch(unavailable);
+    return entries.map(([id, fields]) => {
+      const get = (name: string) => {
+        for (let i = 0; i < fields.length; i += 2) if (fields[i]!.toString() === name) return fields[i + 1]!;
+        throw new UnavailableError(`ledger entry ${id} of "${namespace}" has no field "${name}"`);
+      };
+      return {
+        namespace,
+        seq: Number(id.toString().split('-')[1]),
+        prevHash: get('p').toString(),
+        hash: get('h').toString(),
+        digest: get('d').toString(),
+        body: new Uint8Array(get('b')),
+      };
+    });
+  }
+
+  async ledgerHead(namespace: string): Promise<LedgerHead> {
+    const [seq, hash, cseq, chash] = await this.client
+      .hmget(this.key(namespace, 'h'), 'seq', 'hash', 'cseq', 'chash')
+      .catch(unavailable);
+    return {
+      seq: Number(seq ?? 0),
+      hash: hash ?? GENESIS,
+      checkpoint: cseq ? { seq: Number(cseq), hash: chash! } : null,
+    };
+  }
+
+  async pruneLedger(namespace: string, throughSeq: number): Promise<void> {
+    await this.client
+      .syprune(this.key(namespace, 'h'), this.key(namespace, 'l'), throughSeq)
+      .catch(unavailable);
+  }
+
+  watch(listener: CommitListener): () => void {
+    this.listeners.add(listener);
+    if (this.subscriber === undefined) {
+      const subscriber = this.client instanceof Cluster ? this.client.duplicate() : this.client.duplicate();
+      this.subscriber = subscriber;
+      subscriber.on('message', (_channel: string, message: string) => {
+        const newline = message.lastIndexOf('\n');
+        const namespace = message.slice(0, newline);
+        const seq = Number(message.slice(newline + 1));
+        for (const l of this.listeners) l(namespace, seq);
+      });
+      this.subscribed = subscriber.subscribe(this.channel).catch(() => {
+        // The change feed polls as well; a subscription that fails only delays notifications.
+      });
+    }
+    return () => this.listeners.delete(listener);
+  }
+
+  async close(): Promise<void> {
+    this.listeners.clear();
+    if (this.subscriber !== undefined) {
+      this.subscriber.disconnect();
+      this.subscriber = undefined;
+    }
+    if (this.owned) await this.client.quit().catch(() => this.client.disconnect());
+  }
+}
