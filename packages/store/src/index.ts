@@ -39,5 +39,7 @@ export {
   type StateRecord,
   SYSTEM_NAMESPACE,
 } from './records.js';
+export { Segments, type SegmentView } from './segments.js';
 export { FlagStore, type FlagStoreOptions } from './store.js';
+export { type TokenRecord, Tokens } from './tokens.js';
 export type { ChangeContext } from './writer.js';

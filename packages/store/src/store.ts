@@ -6,6 +6,8 @@ import type { StoreAdapter } from './contract.js';
 import { Ledger } from './feed.js';
 import { Flags } from './flags.js';
 import { Queries } from './queries.js';
+import { Segments } from './segments.js';
+import { Tokens } from './tokens.js';
 import { Writer } from './writer.js';
 
 export interface FlagStoreOptions {
@@ -23,6 +25,8 @@ export class FlagStore {
   readonly flags: Flags;
   readonly queries: Queries;
   readonly ledger: Ledger;
+  readonly segments: Segments;
+  readonly tokens: Tokens;
 
   constructor(
     readonly adapter: StoreAdapter,
@@ -36,6 +40,10 @@ export class FlagStore {
     this.flags = new Flags(adapter, writer, options.historyLimit ?? 100);
     this.queries = new Queries(adapter, clock);
     this.ledger = new Ledger(adapter, { clock, pollIntervalMs: options.feedPollIntervalMs ?? 1000 });
+    this.segments = new Segments(adapter, writer, async () =>
+      (await this.flags.environments()).map((e) => e.name),
+    );
+    this.tokens = new Tokens(adapter, writer);
   }
 
   close(): Promise<void> {

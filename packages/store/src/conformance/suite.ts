@@ -456,6 +456,69 @@ export function runConformanceSuite(harness: ConformanceHarness): void {
       });
     });
 
+    describe('segments and tokens', () => {
+      test('keeps segments per environment, versioned, and lets flags reference them', async () => {
+        const created = await store.segments.create(
+          { kind: 'segment', key: 'conf/seg/beta', environments: { production: { included: ['u1'] } } },
+          actor,
+        );
+        assert.deepEqual(created.states.production!.state, { included: ['u1'], version: 1 });
+        assert.deepEqual(created.states.staging!.state, { version: 1 });
+        const updated = await store.segments.updateState(
+          'conf/seg/beta',
+          'production',
+          1,
+          { included: ['u1', 'u2'] },
+          actor,
+        );
+        assert.equal(updated.version, 2);
+        await assert.rejects(
+          store.segments.updateState('conf/seg/beta', 'production', 1, {}, actor),
+          ConflictError,
+        );
+        const rule = { id: 'beta', when: [{ op: 'inSegment', values: ['conf/seg/beta'] }], serve: 'on' };
+        await store.flags.create(flag('conf/seg/uses-beta', {}, { rules: [rule] }), actor);
+        const missing = {
+          id: 'gone',
+          when: [{ op: 'inSegment', values: ['conf/seg/missing'] }],
+          serve: 'on',
+        };
+        await assert.rejects(
+          store.flags.create(flag('conf/seg/uses-missing', {}, { rules: [missing] }), actor),
+          /segment "conf\/seg\/missing" does not exist/,
+        );
+        await store.segments.delete('conf/seg/beta', actor);
+        assert.equal(await store.segments.get('conf/seg/beta'), undefined);
+      });
+
+      test('stores API tokens by hash only, lists and revokes them, and keeps the hash out of the ledger', async () => {
+        const token = await store.tokens.create(
+          {
+            id: 'tok1',
+            name: 'ci',
+            secretHash: 'a'.repeat(64),
+            role: 'editor',
+            scopes: { namespaces: ['conf/'] },
+          },
+          actor,
+        );
+        assert.equal(token.secretHash, 'a'.repeat(64));
+        assert.deepEqual(
+          (await store.tokens.list({ limit: 10 })).map((t) => t.id),
+          ['tok1'],
+        );
+        const revoked = await store.tokens.revoke('tok1', actor);
+        assert.ok(revoked.revokedAt);
+        assert.ok((await store.tokens.get('tok1'))!.revokedAt);
+        const events = await store.ledger.events('switchyard/system', 1, 1000);
+        assert.ok(events.some((e) => e.action === 'token.create'));
+        assert.ok(
+          !JSON.stringify(events).includes('a'.repeat(64)),
+          'the secret hash never reaches the ledger',
+        );
+      });
+    });
+
     describe('queries', () => {
       before(async () => {
         for (let i = 0; i < 30; i++) {
