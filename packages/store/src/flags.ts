@@ -44,6 +44,17 @@ export interface EnvironmentRecord {
 }
 
 const NO_PREREQUISITES: Prerequisite[] = [];
+
+/** Whether a document names other flags or segments, which the store must then look up. */
+function hasReferences(doc: FlagDocument): boolean {
+  return Object.values(doc.environments).some(
+    (s) =>
+      (s.prerequisites?.length ?? 0) > 0 ||
+      (s.rules ?? []).some((r) =>
+        (r.when ?? []).some((c) => c.op === 'inSegment' || c.op === 'notInSegment'),
+      ),
+  );
+}
 const iso = (ms: number) => new Date(ms).toISOString();
 
 /** The state a flag starts with in an environment its document does not mention: off. */
@@ -58,7 +69,11 @@ function withoutVersion(state: EnvironmentState): EnvironmentState {
   return rest;
 }
 
+const ENVIRONMENT_CACHE_MS = 5000;
+
 export class Flags {
+  private environmentCache: { at: number; value: EnvironmentRecord[] } | undefined;
+
   constructor(
     private readonly adapter: StoreAdapter,
     private readonly writer: Writer,
@@ -104,9 +119,16 @@ export class Flags {
     return out;
   }
 
+  /** The store's environments; cached for a few seconds (environments change rarely), cleared on change. */
   async environments(): Promise<EnvironmentRecord[]> {
+    const now = Date.now();
+    if (this.environmentCache !== undefined && now - this.environmentCache.at < ENVIRONMENT_CACHE_MS) {
+      return this.environmentCache.value;
+    }
     const records = await this.adapter.scan(SYSTEM_NAMESPACE, paths.environments, { limit: 1000 });
-    return records.map((r) => decodeRecord<EnvironmentRecord>(SYSTEM_NAMESPACE, r.path, r.value));
+    const value = records.map((r) => decodeRecord<EnvironmentRecord>(SYSTEM_NAMESPACE, r.path, r.value));
+    this.environmentCache = { at: now, value };
+    return value;
   }
 
   async putEnvironment(
@@ -149,42 +171,17 @@ export class Flags {
         `unknown environment${unknown.length > 1 ? 's' : ''} ${unknown.map((e) => `"${e}"`).join(', ')}; the store has ${known.join(', ') || 'none'}`,
       );
     }
-    await this.checkReferences(doc);
+    if (hasReferences(doc)) await this.checkReferences(doc);
     const { namespace, name } = splitKey(doc.key);
-    const { environments: _e, schemaVersion: _s, kind: _k, ...identity } = doc;
     return this.writer.commit(namespace, context, document, async (now) => {
-      const meta: FlagMeta = {
-        ...identity,
-        version: 1,
-        createdAt: iso(now),
-        createdBy: context.actor,
-        updatedAt: iso(now),
+      const puts = this.creationRecords(doc, known, now, context.actor);
+      const view: FlagView = {
+        meta: decodeRecord<FlagMeta>(namespace, puts[0]!.path, puts[0]!.value),
+        states: {},
       };
-      const states = new Map<string, EnvironmentState>();
-      const view: FlagView = { meta, states: {} };
-      const puts: RecordWrite[] = [{ path: paths.flag(name), version: 1, value: encodeRecord(meta) }];
-      for (const env of known) {
-        const state = withoutVersion(doc.environments[env] ?? initialState(doc));
-        states.set(env, state);
-        const record: StateRecord = {
-          key: doc.key,
-          environment: env,
-          version: 1,
-          state: { ...state, version: 1 },
-          updatedAt: iso(now),
-          updatedBy: context.actor,
-        };
-        view.states[env] = record;
-        puts.push({ path: paths.state(env, name), version: 1, value: encodeRecord(record) });
-      }
-      for (const [path, value] of indexRecords({
-        name,
-        tags: meta.tags,
-        description: meta.description,
-        states,
-      })) {
-        puts.push({ path, version: 0, value: new TextEncoder().encode(value) });
-      }
+      known.forEach((env, i) => {
+        view.states[env] = decodeRecord<StateRecord>(namespace, puts[i + 1]!.path, puts[i + 1]!.value);
+      });
       return {
         preconditions: [{ path: paths.flag(name), version: 0 }],
         puts,
@@ -194,6 +191,104 @@ export class Flags {
         conflict: () => `flag "${doc.key}" already exists`,
       };
     });
+  }
+
+  /**
+   * Creates many flags: per namespace, up to `batchSize` flags in one atomic commit with one
+   * `flag.import` event listing them. A batch holding a key that already exists fails whole with a
+   * `ConflictError`, and batches already committed stay. For bulk loads and applies; references between
+   * flags of the same call are checked against the store, so create prerequisites first.
+   */
+  async createMany(documents: readonly unknown[], context: ChangeContext, batchSize = 500): Promise<number> {
+    const known = (await this.environments()).map((e) => e.name);
+    const byNamespace = new Map<string, FlagDocument[]>();
+    documents.forEach((document, index) => {
+      const checked = validateFlag(document);
+      if (!checked.ok) {
+        const issues = checked.issues.map((i) => ({
+          ...i,
+          document: (document as { key?: string })?.key ?? `document ${index + 1}`,
+        }));
+        throw new StoreValidationError(formatIssues(issues), issues);
+      }
+      const doc = checked.value;
+      const unknown = Object.keys(doc.environments).find((env) => !known.includes(env));
+      if (unknown !== undefined)
+        throw new InvalidOperationError(`${doc.key}: unknown environment "${unknown}"`);
+      const { namespace } = splitKey(doc.key);
+      const list = byNamespace.get(namespace) ?? [];
+      list.push(doc);
+      byNamespace.set(namespace, list);
+    });
+    let created = 0;
+    for (const [namespace, docs] of byNamespace) {
+      for (let start = 0; start < docs.length; start += batchSize) {
+        const batch = docs.slice(start, start + batchSize);
+        for (const doc of batch) if (hasReferences(doc)) await this.checkReferences(doc);
+        await this.writer.commit(
+          namespace,
+          { actor: context.actor, ...(context.reason ? { reason: context.reason } : {}) },
+          batch,
+          async (now) => {
+            const puts: RecordWrite[] = [];
+            for (const doc of batch) puts.push(...this.creationRecords(doc, known, now, context.actor));
+            return {
+              preconditions: batch.map((doc) => ({ path: paths.flag(splitKey(doc.key).name), version: 0 })),
+              puts,
+              deletes: [],
+              event: { action: 'flag.import', patch: batch },
+              response: batch.length,
+              conflict: (path) => `flag "${namespace}/${path.slice('flag/'.length)}" already exists`,
+            };
+          },
+        );
+        created += batch.length;
+      }
+    }
+    return created;
+  }
+
+  /** The records that make a new flag: identity, a state per environment, indexes. */
+  private creationRecords(
+    doc: FlagDocument,
+    environments: readonly string[],
+    now: number,
+    actor: string,
+  ): RecordWrite[] {
+    const { name } = splitKey(doc.key);
+    const { environments: _e, schemaVersion: _s, kind: _k, ...identity } = doc;
+    const meta: FlagMeta = {
+      ...identity,
+      version: 1,
+      createdAt: iso(now),
+      createdBy: actor,
+      updatedAt: iso(now),
+    };
+    const puts: RecordWrite[] = [{ path: paths.flag(name), version: 1, value: encodeRecord(meta) }];
+    const states = new Map<string, EnvironmentState>();
+    for (const env of environments) {
+      const state = withoutVersion(doc.environments[env] ?? initialState(doc));
+      states.set(env, state);
+      const record: StateRecord = {
+        key: doc.key,
+        environment: env,
+        version: 1,
+        state: { ...state, version: 1 },
+        updatedAt: iso(now),
+        updatedBy: actor,
+      };
+      puts.push({ path: paths.state(env, name), version: 1, value: encodeRecord(record) });
+    }
+    const encoder = new TextEncoder();
+    for (const [path, value] of indexRecords({
+      name,
+      tags: meta.tags,
+      description: meta.description,
+      states,
+    })) {
+      puts.push({ path, version: 0, value: encoder.encode(value) });
+    }
+    return puts;
   }
 
   /**
@@ -237,7 +332,7 @@ export class Flags {
       const doc: FlagDocument = { ...this.identity(found.meta), environments: { [environment]: next } };
       const checked = validateFlag(doc);
       if (!checked.ok) throw new StoreValidationError(formatIssues(checked.issues), checked.issues);
-      await this.checkReferences(doc);
+      if (hasReferences(doc)) await this.checkReferences(doc);
       const version = expected + 1;
       const record: StateRecord = {
         key,

@@ -267,6 +267,39 @@ export function runConformanceSuite(harness: ConformanceHarness): void {
         assert.equal(await store.flags.get('conf/flags/bad'), undefined);
       });
 
+      test('creates many flags per namespace in batches, one import event per batch, all or nothing per batch', async () => {
+        const docs = ['conf/bulk-a/one', 'conf/bulk-a/two', 'conf/bulk-a/three', 'conf/bulk-b/one'].map((k) =>
+          flag(k),
+        );
+        assert.equal(await store.flags.createMany(docs, actor, 2), 4);
+        assert.equal((await store.flags.get('conf/bulk-a/three'))!.states.production!.version, 1);
+        const events = await store.ledger.events('conf/bulk-a', 1, 10);
+        assert.deepEqual(
+          events.map((e) => [e.action, (e.patch as unknown[]).length]),
+          [
+            ['flag.import', 2],
+            ['flag.import', 1],
+          ],
+        );
+        await assert.rejects(
+          store.flags.createMany([flag('conf/bulk-b/fresh'), flag('conf/bulk-b/one')], actor),
+          /flag "conf\/bulk-b\/one" already exists/,
+        );
+        assert.equal(await store.flags.get('conf/bulk-b/fresh'), undefined, 'a failed batch writes nothing');
+        await assert.rejects(
+          store.flags.createMany(
+            [flag('conf/bulk-b/ok'), flag('conf/bulk-b/bad', {}, { offVariation: 'nope' })],
+            actor,
+          ),
+          /conf\/bulk-b\/bad environments\.production\.offVariation/,
+        );
+        assert.equal(
+          await store.flags.get('conf/bulk-b/ok'),
+          undefined,
+          'an invalid document stops the call before any write',
+        );
+      });
+
       test('changes a state only at the expected version, keeping the previous one in history', async () => {
         const updated = await store.flags.updateState(
           'conf/flags/basic',
