@@ -101,7 +101,10 @@ export interface StoreAdapter {
   ledgerHead(namespace: string): Promise<LedgerHead>;
   /** Removes events with `seq <= throughSeq`, recording the last removed one as the checkpoint. */
   pruneLedger(namespace: string, throughSeq: number): Promise<void>;
-  /** Notifies of durable commits, from this process or others where the adapter can see them. */
+  /**
+   * Notifies of durable commits, from this process or others where the adapter can see them. Notifications
+   * are hints to read the ledger: one may repeat, or tell of a commit made shortly before `watch` was called.
+   */
   watch(listener: CommitListener): () => void;
   close(): Promise<void>;
 }

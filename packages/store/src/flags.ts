@@ -45,6 +45,10 @@ export interface EnvironmentRecord {
 
 const NO_PREREQUISITES: Prerequisite[] = [];
 
+// perf: index records hold "", "0" or "1"; their bytes are shared instead of encoded per record.
+const INDEX_VALUES = new Map(['', '0', '1'].map((v) => [v, new TextEncoder().encode(v)]));
+const indexValue = (value: string) => INDEX_VALUES.get(value) ?? new TextEncoder().encode(value);
+
 /** Whether a document names other flags or segments, which the store must then look up. */
 function hasReferences(doc: FlagDocument): boolean {
   return Object.values(doc.environments).some(
@@ -70,6 +74,7 @@ function withoutVersion(state: EnvironmentState): EnvironmentState {
 }
 
 const ENVIRONMENT_CACHE_MS = 5000;
+const CONCURRENT_BATCHES = 32;
 
 export class Flags {
   private environmentCache: { at: number; value: EnvironmentRecord[] } | undefined;
@@ -196,7 +201,7 @@ export class Flags {
   /**
    * Creates many flags: per namespace, up to `batchSize` flags in one atomic commit with one
    * `flag.import` event listing them. A batch holding a key that already exists fails whole with a
-   * `ConflictError`, and batches already committed stay. For bulk loads and applies; references between
+   * `ConflictError`; other batches, committed concurrently, may still be written. For bulk loads and applies; references between
    * flags of the same call are checked against the store, so create prerequisites first.
    */
   async createMany(documents: readonly unknown[], context: ChangeContext, batchSize = 500): Promise<number> {
@@ -220,32 +225,35 @@ export class Flags {
       list.push(doc);
       byNamespace.set(namespace, list);
     });
-    let created = 0;
+    const batches: { namespace: string; batch: FlagDocument[] }[] = [];
     for (const [namespace, docs] of byNamespace) {
       for (let start = 0; start < docs.length; start += batchSize) {
-        const batch = docs.slice(start, start + batchSize);
-        for (const doc of batch) if (hasReferences(doc)) await this.checkReferences(doc);
-        await this.writer.commit(
-          namespace,
-          { actor: context.actor, ...(context.reason ? { reason: context.reason } : {}) },
-          batch,
-          async (now) => {
-            const puts: RecordWrite[] = [];
-            for (const doc of batch) puts.push(...this.creationRecords(doc, known, now, context.actor));
-            return {
-              preconditions: batch.map((doc) => ({ path: paths.flag(splitKey(doc.key).name), version: 0 })),
-              puts,
-              deletes: [],
-              event: { action: 'flag.import', patch: batch },
-              response: batch.length,
-              conflict: (path) => `flag "${namespace}/${path.slice('flag/'.length)}" already exists`,
-            };
-          },
-        );
-        created += batch.length;
+        batches.push({ namespace, batch: docs.slice(start, start + batchSize) });
       }
     }
-    return created;
+    // perf: batches commit concurrently, so the adapter can share transactions and flushes between them.
+    let next = 0;
+    const commitNext = async (): Promise<void> => {
+      while (next < batches.length) {
+        const { namespace, batch } = batches[next++]!;
+        for (const doc of batch) if (hasReferences(doc)) await this.checkReferences(doc);
+        const changeContext = { actor: context.actor, ...(context.reason ? { reason: context.reason } : {}) };
+        await this.writer.commit(namespace, changeContext, batch, async (now) => {
+          const puts: RecordWrite[] = [];
+          for (const doc of batch) puts.push(...this.creationRecords(doc, known, now, context.actor));
+          return {
+            preconditions: batch.map((doc) => ({ path: paths.flag(splitKey(doc.key).name), version: 0 })),
+            puts,
+            deletes: [],
+            event: { action: 'flag.import', patch: batch },
+            response: batch.length,
+            conflict: (path) => `flag "${namespace}/${path.slice('flag/'.length)}" already exists`,
+          };
+        });
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(CONCURRENT_BATCHES, batches.length) }, commitNext));
+    return documents.length;
   }
 
   /** The records that make a new flag: identity, a state per environment, indexes. */

@@ -201,16 +201,11 @@ export function runConformanceSuite(harness: ConformanceHarness): void {
       test('notifies watchers of durable commits', async () => {
         const seen: [string, number][] = [];
         const stop = adapter.watch((namespace, seq) => seen.push([namespace, seq]));
-        await adapter.commit({
-          namespace: 'conf/watch',
-          preconditions: [],
-          puts: [],
-          deletes: [],
-          event: event('w'),
-        });
-        for (let i = 0; i < 50 && seen.length === 0; i++) await new Promise((r) => setTimeout(r, 20));
+        await adapter.commit({ namespace: 'conf/watch', preconditions: [], puts: [], deletes: [], event: event('w') });
+        const notified = () => seen.some(([ns, seq]) => ns === 'conf/watch' && seq === 1);
+        for (let i = 0; i < 50 && !notified(); i++) await new Promise((r) => setTimeout(r, 20));
         stop();
-        assert.deepEqual(seen, [['conf/watch', 1]]);
+        assert.ok(notified(), JSON.stringify(seen));
       });
 
       test('prunes the ledger to a checkpoint that keeps the chain verifiable', async () => {
