@@ -1,4 +1,4 @@
-import type { ValidationIssue } from '@switchyard/core';
+import { formatIssues, type Validated, type ValidationIssue } from '@switchyard/core';
 
 /**
  * The store's typed errors. The control plane maps each to one HTTP status; an adapter never turns
@@ -39,6 +39,12 @@ export class StoreValidationError extends StoreError {
   ) {
     super(message);
   }
+}
+
+/** The validated value, or a `StoreValidationError` carrying the issues. */
+export function validOrThrow<T>(result: Validated<T>): T {
+  if (!result.ok) throw new StoreValidationError(formatIssues(result.issues), result.issues);
+  return result.value;
 }
 
 /** The request breaks a rule of the store (for example, deleting a flag that is not archived). */

@@ -15,7 +15,7 @@ import {
   validateFlag,
 } from '@switchyard/core';
 import type { RecordWrite, StoreAdapter } from './contract.js';
-import { InvalidOperationError, NotFoundError, StoreValidationError } from './errors.js';
+import { InvalidOperationError, NotFoundError, StoreValidationError, validOrThrow } from './errors.js';
 import { indexChanges, indexRecords } from './indexes.js';
 import { mergePatch } from './merge-patch.js';
 import {
@@ -166,9 +166,7 @@ export class Flags {
 
   /** Creates a flag with a state in every environment the store knows. */
   async create(document: unknown, context: ChangeContext): Promise<FlagView> {
-    const checked = validateFlag(document);
-    if (!checked.ok) throw new StoreValidationError(formatIssues(checked.issues), checked.issues);
-    const doc = checked.value;
+    const doc = validOrThrow(validateFlag(document));
     const known = (await this.environments()).map((e) => e.name);
     const unknown = Object.keys(doc.environments).filter((env) => !known.includes(env));
     if (unknown.length > 0) {
@@ -337,9 +335,9 @@ export class Flags {
       const next = withoutVersion(
         typeof change.state === 'function' ? change.state(withoutVersion(before.state)) : change.state,
       );
-      const doc: FlagDocument = { ...this.identity(found.meta), environments: { [environment]: next } };
-      const checked = validateFlag(doc);
-      if (!checked.ok) throw new StoreValidationError(formatIssues(checked.issues), checked.issues);
+      const doc = validOrThrow(
+        validateFlag({ ...this.identity(found.meta), environments: { [environment]: next } }),
+      );
       if (hasReferences(doc)) await this.checkReferences(doc);
       const version = expected + 1;
       const record: StateRecord = {
@@ -453,8 +451,7 @@ export class Flags {
         if (meta.archivedAt !== undefined)
           throw new InvalidOperationError(`flag "${key}" is archived; restore it first`);
         const next = { ...meta, ...patch };
-        const checked = validateFlag({ ...this.identity(next), environments: {} });
-        if (!checked.ok) throw new StoreValidationError(formatIssues(checked.issues), checked.issues);
+        validOrThrow(validateFlag({ ...this.identity(next), environments: {} }));
         return next;
       },
       expectedVersion,

@@ -89,7 +89,9 @@ const decoder = new TextDecoder('utf-8', { fatal: true });
 export function encodeRecord(value: object): Uint8Array {
   // perf: splices the schema version into the JSON text instead of copying the object.
   const json = JSON.stringify(value);
-  return encoder.encode(json === '{}' ? `{"_v":${RECORD_SCHEMA_VERSION}}` : `{"_v":${RECORD_SCHEMA_VERSION},${json.slice(1)}`);
+  return encoder.encode(
+    json === '{}' ? `{"_v":${RECORD_SCHEMA_VERSION}}` : `{"_v":${RECORD_SCHEMA_VERSION},${json.slice(1)}`,
+  );
 }
 
 export function decodeRecord<T>(namespace: string, path: string, bytes: Uint8Array): T {

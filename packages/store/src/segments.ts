@@ -6,15 +6,9 @@
  * engine treats an unknown segment as empty). References can live in any namespace, so the store cannot
  * refuse the delete atomically.
  */
-import {
-  formatIssues,
-  type SegmentDocument,
-  type SegmentState,
-  splitKey,
-  validateSegment,
-} from '@switchyard/core';
+import { type SegmentDocument, type SegmentState, splitKey, validateSegment } from '@switchyard/core';
 import type { RecordWrite, StoreAdapter } from './contract.js';
-import { NotFoundError, StoreValidationError } from './errors.js';
+import { NotFoundError, validOrThrow } from './errors.js';
 import { mergePatch } from './merge-patch.js';
 import { decodeRecord, encodeRecord, paths, type SegmentMeta, type SegmentStateRecord } from './records.js';
 import type { ChangeContext, Writer } from './writer.js';
@@ -51,9 +45,7 @@ export class Segments {
 
   /** Creates a segment with a state (empty unless the document gives one) in every environment. */
   async create(document: unknown, context: ChangeContext): Promise<SegmentView> {
-    const checked = validateSegment(document);
-    if (!checked.ok) throw new StoreValidationError(formatIssues(checked.issues), checked.issues);
-    const doc: SegmentDocument = checked.value;
+    const doc: SegmentDocument = validOrThrow(validateSegment(document));
     const { namespace, name } = splitKey(doc.key);
     const envs = await this.environments();
     const { environments: _e, schemaVersion: _s, ...identity } = doc;
@@ -104,8 +96,7 @@ export class Segments {
           throw new NotFoundError(`segment "${key}" has no state in "${environment}"`);
         const before = decodeRecord<SegmentStateRecord>(namespace, path, current.value);
         const { version: _v, ...next } = state;
-        const checked = validateSegment({ kind: 'segment', key, environments: { [environment]: next } });
-        if (!checked.ok) throw new StoreValidationError(formatIssues(checked.issues), checked.issues);
+        validOrThrow(validateSegment({ kind: 'segment', key, environments: { [environment]: next } }));
         const version = expectedVersion + 1;
         const record: SegmentStateRecord = {
           key,

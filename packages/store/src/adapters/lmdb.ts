@@ -121,7 +121,11 @@ export class LmdbAdapter implements StoreAdapter {
       const hash = chainHash(head.hash, seq, commit.event.digest);
       for (const w of commit.puts) {
         // perf: a Buffer view of the same bytes, not a copy.
-        this.records.putSync([ns, w.path], Buffer.from(w.value.buffer, w.value.byteOffset, w.value.byteLength), w.version);
+        this.records.putSync(
+          [ns, w.path],
+          Buffer.from(w.value.buffer, w.value.byteOffset, w.value.byteLength),
+          w.version,
+        );
       }
       for (const path of commit.deletes) this.records.removeSync([ns, path]);
       this.ledger.putSync([ns, seq], {

@@ -201,7 +201,13 @@ export function runConformanceSuite(harness: ConformanceHarness): void {
       test('notifies watchers of durable commits', async () => {
         const seen: [string, number][] = [];
         const stop = adapter.watch((namespace, seq) => seen.push([namespace, seq]));
-        await adapter.commit({ namespace: 'conf/watch', preconditions: [], puts: [], deletes: [], event: event('w') });
+        await adapter.commit({
+          namespace: 'conf/watch',
+          preconditions: [],
+          puts: [],
+          deletes: [],
+          event: event('w'),
+        });
         const notified = () => seen.some(([ns, seq]) => ns === 'conf/watch' && seq === 1);
         for (let i = 0; i < 50 && !notified(); i++) await new Promise((r) => setTimeout(r, 20));
         stop();
