@@ -141,7 +141,8 @@ export class Flags {
     context: ChangeContext,
   ): Promise<EnvironmentRecord> {
     const path = paths.environment(environment.name);
-    return this.writer.commit(SYSTEM_NAMESPACE, context, environment, async (now) => {
+    this.environmentCache = undefined;
+    const saved = await this.writer.commit(SYSTEM_NAMESPACE, context, environment, async (now) => {
       const existing = await this.adapter.get(SYSTEM_NAMESPACE, path);
       const previous = existing && decodeRecord<EnvironmentRecord>(SYSTEM_NAMESPACE, path, existing.value);
       const record: EnvironmentRecord = { ...environment, createdAt: previous?.createdAt ?? iso(now) };
@@ -160,6 +161,8 @@ export class Flags {
         conflict: () => `environment "${environment.name}" changed meanwhile; try again`,
       };
     });
+    this.environmentCache = undefined;
+    return saved;
   }
 
   // ---- writes ----

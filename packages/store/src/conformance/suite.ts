@@ -707,5 +707,14 @@ export function runConformanceSuite(harness: ConformanceHarness): void {
         assert.deepEqual([resets, seen], [[1], [2]]);
       });
     });
+    // Last: a new environment changes what later flags are created with.
+    describe('environments', () => {
+      test('lists an environment as soon as it is added', async () => {
+        const before = (await store.flags.environments()).map((e) => e.name);
+        await store.flags.putEnvironment({ name: 'qa-late', protected: false }, actor);
+        const after = (await store.flags.environments()).map((e) => e.name);
+        assert.deepEqual(after, [...before, 'qa-late'].sort());
+      });
+    });
   });
 }
