@@ -172,7 +172,12 @@ if (only === undefined || only === 'lmdb') {
 if (only === undefined || only === 'redis-cluster') {
   const cluster = await startRedisCluster({ masters: 3, replicasPerMaster: 1, appendFsync: 'everysec' });
   try {
-    results.push(await run('redis-cluster', new RedisAdapter({ url: cluster.url, waitReplicas: 1 })));
+    results.push(
+      await run(
+        'redis-cluster',
+        new RedisAdapter({ url: cluster.url, waitReplicas: 1, waitTimeoutMs: 15_000 }),
+      ),
+    );
   } finally {
     await cluster.stop();
   }

@@ -17,7 +17,8 @@ const WORDS = [
   'beta',
 ];
 
-export const namespaceOf = (i: number) => `bench/ns${String(Math.floor(i / FLAGS_PER_NAMESPACE)).padStart(4, '0')}`;
+export const namespaceOf = (i: number) =>
+  `bench/ns${String(Math.floor(i / FLAGS_PER_NAMESPACE)).padStart(4, '0')}`;
 export const flagKey = (i: number) => `${namespaceOf(i)}/flag-${i}`;
 
 /** Flag `i`: a targeted rule and a rollout, a tag, two words of description, every 7th off in eu-west. */

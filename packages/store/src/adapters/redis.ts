@@ -221,7 +221,7 @@ export class RedisAdapter implements StoreAdapter {
   private async waitForReplicas(key: string): Promise<void> {
     const wanted = this.options.waitReplicas ?? 0;
     if (wanted <= 0) return;
-    const timeout = this.options.waitTimeoutMs ?? 1000;
+    const timeout = this.options.waitTimeoutMs ?? 5000;
     let node: Redis | undefined;
     if (this.client instanceof Cluster) {
       const owner = this.client.slots[calculateSlot(key)]?.[0];
