@@ -6,16 +6,14 @@
 import {
   type EnvironmentState,
   type FlagDocument,
-  type FlagSetLookup,
   formatIssues,
-  IssueList,
-  type Prerequisite,
-  referenceIssues,
   splitKey,
   validateFlag,
 } from '@switchyard/core';
 import type { RecordWrite, StoreAdapter } from './contract.js';
 import { InvalidOperationError, NotFoundError, StoreValidationError, validOrThrow } from './errors.js';
+import { creationRecords, indexValue, iso, withoutVersion } from './flag-records.js';
+import { checkReferences, hasReferences } from './flag-references.js';
 import { indexChanges, indexRecords } from './indexes.js';
 import { mergePatch } from './merge-patch.js';
 import {
@@ -43,40 +41,18 @@ export interface EnvironmentRecord {
   createdAt: string;
 }
 
-const NO_PREREQUISITES: Prerequisite[] = [];
-
-// perf: index records hold "", "0" or "1"; their bytes are shared instead of encoded per record.
-const INDEX_VALUES = new Map(['', '0', '1'].map((v) => [v, new TextEncoder().encode(v)]));
-const indexValue = (value: string) => INDEX_VALUES.get(value) ?? new TextEncoder().encode(value);
-
-/** Whether a document names other flags or segments, which the store must then look up. */
-function hasReferences(doc: FlagDocument): boolean {
-  return Object.values(doc.environments).some(
-    (s) =>
-      (s.prerequisites?.length ?? 0) > 0 ||
-      (s.rules ?? []).some((r) =>
-        (r.when ?? []).some((c) => c.op === 'inSegment' || c.op === 'notInSegment'),
-      ),
-  );
-}
-const iso = (ms: number) => new Date(ms).toISOString();
-
-/** The state a flag starts with in an environment its document does not mention: off. */
-function initialState(doc: FlagDocument): EnvironmentState {
-  const names = Object.keys(doc.variations);
-  const off = names.find((n) => doc.variations[n] === false) ?? names[names.length - 1]!;
-  return { enabled: false, offVariation: off, default: off };
-}
-
-function withoutVersion(state: EnvironmentState): EnvironmentState {
-  const { version: _version, ...rest } = state;
-  return rest;
-}
-
 const ENVIRONMENT_CACHE_MS = 5000;
 const CONCURRENT_BATCHES = 32;
 
 export class Flags {
+  /** What reference checks read through. */
+  private readonly reader = {
+    variations: async (key: string) => {
+      const found = await this.meta(key);
+      return found === undefined ? undefined : Object.keys(found.meta.variations);
+    },
+    state: (key: string, environment: string) => this.state(key, environment),
+  };
   private environmentCache: { at: number; value: EnvironmentRecord[] } | undefined;
 
   constructor(
@@ -177,10 +153,10 @@ export class Flags {
         `unknown environment${unknown.length > 1 ? 's' : ''} ${unknown.map((e) => `"${e}"`).join(', ')}; the store has ${known.join(', ') || 'none'}`,
       );
     }
-    if (hasReferences(doc)) await this.checkReferences(doc);
+    if (hasReferences(doc)) await checkReferences(doc, this.reader, this.adapter);
     const { namespace, name } = splitKey(doc.key);
     return this.writer.commit(namespace, context, document, async (now) => {
-      const puts = this.creationRecords(doc, known, now, context.actor);
+      const puts = creationRecords(doc, known, now, context.actor);
       const view: FlagView = {
         meta: decodeRecord<FlagMeta>(namespace, puts[0]!.path, puts[0]!.value),
         states: {},
@@ -237,11 +213,12 @@ export class Flags {
     const commitNext = async (): Promise<void> => {
       while (next < batches.length) {
         const { namespace, batch } = batches[next++]!;
-        for (const doc of batch) if (hasReferences(doc)) await this.checkReferences(doc);
+        for (const doc of batch)
+          if (hasReferences(doc)) await checkReferences(doc, this.reader, this.adapter);
         const changeContext = { actor: context.actor, ...(context.reason ? { reason: context.reason } : {}) };
         await this.writer.commit(namespace, changeContext, batch, async (now) => {
           const puts: RecordWrite[] = [];
-          for (const doc of batch) puts.push(...this.creationRecords(doc, known, now, context.actor));
+          for (const doc of batch) puts.push(...creationRecords(doc, known, now, context.actor));
           return {
             preconditions: batch.map((doc) => ({ path: paths.flag(splitKey(doc.key).name), version: 0 })),
             puts,
@@ -255,49 +232,6 @@ export class Flags {
     };
     await Promise.all(Array.from({ length: Math.min(CONCURRENT_BATCHES, batches.length) }, commitNext));
     return documents.length;
-  }
-
-  /** The records that make a new flag: identity, a state per environment, indexes. */
-  private creationRecords(
-    doc: FlagDocument,
-    environments: readonly string[],
-    now: number,
-    actor: string,
-  ): RecordWrite[] {
-    const { name } = splitKey(doc.key);
-    const { environments: _e, schemaVersion: _s, kind: _k, ...identity } = doc;
-    const meta: FlagMeta = {
-      ...identity,
-      version: 1,
-      createdAt: iso(now),
-      createdBy: actor,
-      updatedAt: iso(now),
-    };
-    const puts: RecordWrite[] = [{ path: paths.flag(name), version: 1, value: encodeRecord(meta) }];
-    const states = new Map<string, EnvironmentState>();
-    for (const env of environments) {
-      const state = withoutVersion(doc.environments[env] ?? initialState(doc));
-      states.set(env, state);
-      const record: StateRecord = {
-        key: doc.key,
-        environment: env,
-        version: 1,
-        state: { ...state, version: 1 },
-        updatedAt: iso(now),
-        updatedBy: actor,
-      };
-      puts.push({ path: paths.state(env, name), version: 1, value: encodeRecord(record) });
-    }
-    const encoder = new TextEncoder();
-    for (const [path, value] of indexRecords({
-      name,
-      tags: meta.tags,
-      description: meta.description,
-      states,
-    })) {
-      puts.push({ path, version: 0, value: encoder.encode(value) });
-    }
-    return puts;
   }
 
   /**
@@ -341,7 +275,7 @@ export class Flags {
       const doc = validOrThrow(
         validateFlag({ ...this.identity(found.meta), environments: { [environment]: next } }),
       );
-      if (hasReferences(doc)) await this.checkReferences(doc);
+      if (hasReferences(doc)) await checkReferences(doc, this.reader, this.adapter);
       const version = expected + 1;
       const record: StateRecord = {
         key,
@@ -581,9 +515,8 @@ export class Flags {
     puts: RecordWrite[];
     deletes: string[];
   } {
-    const encoder = new TextEncoder();
     return {
-      puts: changes.puts.map(([path, value]) => ({ path, version: 0, value: encoder.encode(value) })),
+      puts: changes.puts.map(([path, value]) => ({ path, version: 0, value: indexValue(value) })),
       deletes: changes.deletes,
     };
   }
@@ -599,50 +532,5 @@ export class Flags {
     if (keepFrom <= 1) return [];
     const old = await this.adapter.scan(namespace, paths.historyOf(environment, name), { limit: 1000 });
     return old.filter((r) => Number(lastSegment(r.path)) < keepFrom).map((r) => r.path);
-  }
-
-  /** Prerequisites and segments a document names must exist in the store, and prerequisites form no cycle. */
-  private async checkReferences(doc: FlagDocument): Promise<void> {
-    const variations = new Map<string, string[] | undefined>();
-    const prerequisites = new Map<string, Prerequisite[]>();
-    const segments = new Map<string, boolean>();
-    const pending: { key: string; depth: number }[] = [];
-    for (const [env, state] of Object.entries(doc.environments)) {
-      for (const p of state.prerequisites ?? []) pending.push({ key: `${env}\u0000${p.flag}`, depth: 0 });
-      for (const rule of state.rules ?? []) {
-        for (const c of rule.when ?? []) {
-          if (c.op === 'inSegment' || c.op === 'notInSegment') {
-            for (const v of c.values ?? []) segments.set(String(v), false);
-          }
-        }
-      }
-    }
-    // Walk prerequisite chains through the store, as deep as the limit allows.
-    while (pending.length > 0) {
-      const { key: at, depth } = pending.shift()!;
-      if (prerequisites.has(at) || depth > 11) continue;
-      const [env, flagKey] = at.split('\u0000') as [string, string];
-      if (flagKey === doc.key) continue;
-      if (!variations.has(flagKey)) {
-        const found = await this.meta(flagKey);
-        variations.set(flagKey, found ? Object.keys(found.meta.variations) : undefined);
-      }
-      const state = variations.get(flagKey) ? await this.state(flagKey, env) : undefined;
-      const next = state?.state.prerequisites ?? NO_PREREQUISITES;
-      prerequisites.set(at, next);
-      for (const p of next) pending.push({ key: `${env}\u0000${p.flag}`, depth: depth + 1 });
-    }
-    for (const segment of segments.keys()) {
-      const { namespace, name } = splitKey(segment);
-      segments.set(segment, (await this.adapter.get(namespace, paths.segment(name))) !== undefined);
-    }
-    const lookup: FlagSetLookup = {
-      variations: (key) => variations.get(key),
-      prerequisites: (key, env) => prerequisites.get(`${env}\u0000${key}`) ?? NO_PREREQUISITES,
-      segmentExists: (key) => segments.get(key) === true,
-    };
-    const issues = new IssueList();
-    referenceIssues(doc, lookup, issues);
-    if (!issues.ok) throw new StoreValidationError(formatIssues(issues.issues), issues.issues);
   }
 }

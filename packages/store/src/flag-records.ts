@@ -1,0 +1,71 @@
+/**
+ * How a flag becomes records: its identity, a state per environment, and its index records. Pure: the
+ * store's write paths (create, bulk create) share it.
+ */
+import { type EnvironmentState, type FlagDocument, splitKey } from '@switchyard/core';
+import type { RecordWrite } from './contract.js';
+import { indexRecords } from './indexes.js';
+import { encodeRecord, type FlagMeta, paths, type StateRecord } from './records.js';
+
+export const iso = (ms: number) => new Date(ms).toISOString();
+
+// perf: index records hold "", "0" or "1"; their bytes are shared instead of encoded per record.
+const INDEX_VALUES = new Map(['', '0', '1'].map((v) => [v, new TextEncoder().encode(v)]));
+
+export function indexValue(value: string): Uint8Array {
+  return INDEX_VALUES.get(value) ?? new TextEncoder().encode(value);
+}
+
+/** The state a flag starts with in an environment its document does not mention: off. */
+export function initialState(doc: FlagDocument): EnvironmentState {
+  const names = Object.keys(doc.variations);
+  const off = names.find((n) => doc.variations[n] === false) ?? names[names.length - 1]!;
+  return { enabled: false, offVariation: off, default: off };
+}
+
+export function withoutVersion(state: EnvironmentState): EnvironmentState {
+  const { version: _version, ...rest } = state;
+  return rest;
+}
+
+/** The records that make a new flag: identity (first), a state per environment (in order), indexes. */
+export function creationRecords(
+  doc: FlagDocument,
+  environments: readonly string[],
+  now: number,
+  actor: string,
+): RecordWrite[] {
+  const { name } = splitKey(doc.key);
+  const { environments: _e, schemaVersion: _s, kind: _k, ...identity } = doc;
+  const meta: FlagMeta = {
+    ...identity,
+    version: 1,
+    createdAt: iso(now),
+    createdBy: actor,
+    updatedAt: iso(now),
+  };
+  const puts: RecordWrite[] = [{ path: paths.flag(name), version: 1, value: encodeRecord(meta) }];
+  const states = new Map<string, EnvironmentState>();
+  for (const env of environments) {
+    const state = withoutVersion(doc.environments[env] ?? initialState(doc));
+    states.set(env, state);
+    const record: StateRecord = {
+      key: doc.key,
+      environment: env,
+      version: 1,
+      state: { ...state, version: 1 },
+      updatedAt: iso(now),
+      updatedBy: actor,
+    };
+    puts.push({ path: paths.state(env, name), version: 1, value: encodeRecord(record) });
+  }
+  for (const [path, value] of indexRecords({
+    name,
+    tags: meta.tags,
+    description: meta.description,
+    states,
+  })) {
+    puts.push({ path, version: 0, value: indexValue(value) });
+  }
+  return puts;
+}
