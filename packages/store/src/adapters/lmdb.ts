@@ -35,15 +35,18 @@ interface StoredEntry {
   body: Uint8Array;
 }
 
-type Key = [string, string];
-
 // The largest code point: every path that starts with a prefix sorts before prefix + this.
 const END = '\u{10FFFF}';
+
+// perf: a record's key is one string, "namespace \x01 path" (string keys encode about twice as fast as
+// [namespace, path] arrays); \x01 sorts below every character of a namespace, so order is the same.
+const SEPARATOR = '\u0001';
+const recordKey = (namespace: string, path: string) => namespace + SEPARATOR + path;
 
 export class LmdbAdapter implements StoreAdapter {
   readonly kind = 'lmdb';
   private readonly root: RootDatabase;
-  private readonly records: Database<Buffer, Key>;
+  private readonly records: Database<Buffer, string>;
   private readonly ledger: Database<StoredEntry, [string, number]>;
   private readonly heads: Database<LedgerHead, string>;
   private readonly listeners = new Set<CommitListener>();
@@ -51,7 +54,7 @@ export class LmdbAdapter implements StoreAdapter {
 
   constructor(options: LmdbAdapterOptions) {
     this.root = open({ path: options.path, maxDbs: 8, noSync: options.noSync === true });
-    this.records = this.root.openDB<Buffer, Key>({ name: 'records', useVersions: true, encoding: 'binary' });
+    this.records = this.root.openDB<Buffer, string>({ name: 'records', useVersions: true, encoding: 'binary' });
     this.ledger = this.root.openDB<StoredEntry, [string, number]>({ name: 'ledger' });
     this.heads = this.root.openDB<LedgerHead, string>({ name: 'heads' });
   }
@@ -62,14 +65,14 @@ export class LmdbAdapter implements StoreAdapter {
 
   async get(namespace: string, path: string): Promise<StoredRecord | undefined> {
     this.check();
-    const entry = this.records.getEntry([namespace, path]);
+    const entry = this.records.getEntry(recordKey(namespace, path));
     return entry === undefined ? undefined : { path, version: entry.version ?? 0, value: entry.value };
   }
 
   async getMany(namespace: string, paths: readonly string[]): Promise<(StoredRecord | undefined)[]> {
     this.check();
     return paths.map((path) => {
-      const entry = this.records.getEntry([namespace, path]);
+      const entry = this.records.getEntry(recordKey(namespace, path));
       return entry === undefined ? undefined : { path, version: entry.version ?? 0, value: entry.value };
     });
   }
@@ -78,12 +81,13 @@ export class LmdbAdapter implements StoreAdapter {
     this.check();
     const start = options.after !== undefined && options.after > prefix ? options.after : prefix;
     const out: StoredRecord[] = [];
+    const skip = namespace.length + 1;
     for (const { key, value, version } of this.records.getRange({
-      start: [namespace, start],
-      end: [namespace, prefix + END],
+      start: recordKey(namespace, start),
+      end: recordKey(namespace, prefix + END),
       versions: true,
     })) {
-      const path = key[1];
+      const path = key.slice(skip);
       if (path === options.after) continue;
       out.push({ path, version: version ?? 0, value });
       if (out.length >= options.limit) break;
@@ -109,7 +113,7 @@ export class LmdbAdapter implements StoreAdapter {
     let outcome: CommitOutcome | undefined;
     await this.records.childTransaction(() => {
       for (const p of commit.preconditions) {
-        const entry = this.records.getEntry([ns, p.path]);
+        const entry = this.records.getEntry(recordKey(ns, p.path));
         const actual = entry === undefined ? 0 : (entry.version ?? 0);
         if (actual !== p.version) {
           outcome = { ok: false, path: p.path, expected: p.version, actual };
@@ -122,12 +126,12 @@ export class LmdbAdapter implements StoreAdapter {
       for (const w of commit.puts) {
         // perf: a Buffer view of the same bytes, not a copy.
         this.records.putSync(
-          [ns, w.path],
+          recordKey(ns, w.path),
           Buffer.from(w.value.buffer, w.value.byteOffset, w.value.byteLength),
           w.version,
         );
       }
-      for (const path of commit.deletes) this.records.removeSync([ns, path]);
+      for (const path of commit.deletes) this.records.removeSync(recordKey(ns, path));
       this.ledger.putSync([ns, seq], {
         prevHash: head.hash,
         hash,
