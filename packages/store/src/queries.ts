@@ -7,7 +7,7 @@ import { type EnvironmentState, splitKey } from '@switchyard/core';
 import type { StoreAdapter } from './contract.js';
 import { StoreValidationError } from './errors.js';
 import { tokenize } from './indexes.js';
-import { decodeRecord, type FlagMeta, paths, type StateRecord } from './records.js';
+import { decodeRecord, type FlagMeta, paths, type StateRecord, SYSTEM_NAMESPACE } from './records.js';
 
 export interface FlagQuery {
   /** Key prefix: a namespace prefix (`checkout/`) or a namespace and the start of names (`checkout/payments/new-`). */
@@ -102,27 +102,32 @@ export class Queries {
     return { items };
   }
 
-  /** Namespaces that may hold flags with keys starting with `prefix`, in order, from `from`. */
+  /**
+   * Namespaces that may hold flags with keys starting with `prefix`, in order, from `from`: first the
+   * namespaces that are proper ancestors of the prefix (`checkout/payments` for `checkout/payments/new-`,
+   * which sort before it), then those starting with it, read a page at a time.
+   */
   private async *namespaces(prefix: string, from: string | undefined): AsyncGenerator<string> {
-    // Namespaces that are proper ancestors of the prefix (`checkout/payments` for `checkout/payments/new-`).
     const parts = prefix.split('/');
     const ancestors: string[] = [];
     for (let i = 2; i < parts.length; i++) ancestors.push(parts.slice(0, i).join('/'));
-    const existing =
-      ancestors.length === 0 ? [] : await Promise.all(ancestors.map((a) => this.adapter.ledgerHead(a)));
-    const all = ancestors.filter((_, i) => existing[i]!.seq > 0);
+    for (const ancestor of ancestors) {
+      if (from !== undefined && ancestor < from) continue;
+      if ((await this.adapter.ledgerHead(ancestor)).seq > 0) yield ancestor;
+    }
     let after: string | undefined;
+    if (from !== undefined && from.startsWith(prefix)) {
+      yield from; // the cursor's namespace, where the previous page stopped
+      after = from;
+    }
     for (;;) {
       const page = await this.adapter.namespaces(prefix, {
         ...(after === undefined ? {} : { after }),
-        limit: 500,
+        limit: 200,
       });
-      all.push(...page.filter((n) => n !== 'switchyard/system'));
-      if (page.length < 500) break;
+      for (const namespace of page) if (namespace !== SYSTEM_NAMESPACE) yield namespace;
+      if (page.length < 200) return;
       after = page[page.length - 1];
-    }
-    for (const namespace of [...new Set(all)].sort()) {
-      if (from === undefined || namespace >= from) yield namespace;
     }
   }
 

@@ -54,7 +54,11 @@ export class LmdbAdapter implements StoreAdapter {
 
   constructor(options: LmdbAdapterOptions) {
     this.root = open({ path: options.path, maxDbs: 8, noSync: options.noSync === true });
-    this.records = this.root.openDB<Buffer, string>({ name: 'records', useVersions: true, encoding: 'binary' });
+    this.records = this.root.openDB<Buffer, string>({
+      name: 'records',
+      useVersions: true,
+      encoding: 'binary',
+    });
     this.ledger = this.root.openDB<StoredEntry, [string, number]>({ name: 'ledger' });
     this.heads = this.root.openDB<LedgerHead, string>({ name: 'heads' });
   }
