@@ -11,7 +11,13 @@ import {
   validateFlag,
 } from '@switchyard/core';
 import type { RecordWrite, StoreAdapter } from './contract.js';
-import { InvalidOperationError, NotFoundError, StoreValidationError, validOrThrow } from './errors.js';
+import {
+  ConflictError,
+  InvalidOperationError,
+  NotFoundError,
+  StoreValidationError,
+  validOrThrow,
+} from './errors.js';
 import { creationRecords, indexValue, iso, withoutVersion } from './flag-records.js';
 import { checkReferences, hasReferences } from './flag-references.js';
 import { indexChanges, indexRecords } from './indexes.js';
@@ -43,6 +49,8 @@ export interface EnvironmentRecord {
 
 const ENVIRONMENT_CACHE_MS = 5000;
 const CONCURRENT_BATCHES = 32;
+/** Attempts of a change to the latest state (no expected version) that keeps losing races. */
+const LATEST_RETRIES = 20;
 
 export class Flags {
   /** What reference checks read through. */
@@ -236,7 +244,8 @@ export class Flags {
 
   /**
    * Changes a flag's state in one environment. With `expectedVersion`, the change applies only to that
-   * version (else `ConflictError`); without it, `change` is applied to the latest state.
+   * version (else `ConflictError`); without it, `change` is applied to the latest state, again if another
+   * change got in first.
    */
   async updateState(
     key: string,
@@ -250,7 +259,6 @@ export class Flags {
     context: ChangeContext,
   ): Promise<StateRecord> {
     const { namespace, name } = splitKey(key);
-    const statePath = paths.state(environment, name);
     const request = {
       key,
       environment,
@@ -258,6 +266,32 @@ export class Flags {
       state: change.state,
       action: change.action,
     };
+    // Without an expected version, a change that lost a race is applied again to the newer state.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.commitState(namespace, name, key, environment, change, request, context);
+      } catch (error) {
+        if (
+          !(error instanceof ConflictError) ||
+          change.expectedVersion !== undefined ||
+          attempt >= LATEST_RETRIES
+        ) {
+          throw error;
+        }
+      }
+    }
+  }
+
+  private commitState(
+    namespace: string,
+    name: string,
+    key: string,
+    environment: string,
+    change: Parameters<Flags['updateState']>[2],
+    request: unknown,
+    context: ChangeContext,
+  ): Promise<StateRecord> {
+    const statePath = paths.state(environment, name);
     return this.writer.commit(namespace, context, request, async (now) => {
       const found = await this.meta(key);
       if (found === undefined) throw new NotFoundError(`flag "${key}" does not exist`);
