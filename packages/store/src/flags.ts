@@ -26,7 +26,6 @@ import {
   decodeRecord,
   encodeRecord,
   type FlagMeta,
-  lastSegment,
   paths,
   type StateRecord,
   SYSTEM_NAMESPACE,
@@ -293,15 +292,27 @@ export class Flags {
   ): Promise<StateRecord> {
     const statePath = paths.state(environment, name);
     return this.writer.commit(namespace, context, request, async (now) => {
-      const found = await this.meta(key);
-      if (found === undefined) throw new NotFoundError(`flag "${key}" does not exist`);
+      // perf: the identity and every environment's state in one read.
+      const environments = (await this.environments()).map((e) => e.name);
+      const [metaRecord, ...stateRecords] = await this.adapter.getMany(namespace, [
+        paths.flag(name),
+        ...environments.map((env) => paths.state(env, name)),
+      ]);
+      if (metaRecord === undefined) throw new NotFoundError(`flag "${key}" does not exist`);
+      const found = { meta: decodeRecord<FlagMeta>(namespace, metaRecord.path, metaRecord.value) };
       if (found.meta.archivedAt !== undefined) {
         throw new InvalidOperationError(`flag "${key}" is archived; restore it before changing it`);
       }
-      const current = await this.adapter.get(namespace, statePath);
-      if (current === undefined)
+      const states = new Map<string, EnvironmentState>();
+      let before: StateRecord | undefined;
+      stateRecords.forEach((r, i) => {
+        if (r === undefined) return;
+        const record = decodeRecord<StateRecord>(namespace, r.path, r.value);
+        states.set(environments[i]!, record.state);
+        if (environments[i] === environment) before = record;
+      });
+      if (before === undefined)
         throw new NotFoundError(`flag "${key}" has no state in environment "${environment}"`);
-      const before = decodeRecord<StateRecord>(namespace, statePath, current.value);
       const expected = change.expectedVersion ?? before.version;
       const next = withoutVersion(
         typeof change.state === 'function' ? change.state(withoutVersion(before.state)) : change.state,
@@ -319,7 +330,7 @@ export class Flags {
         updatedAt: iso(now),
         updatedBy: context.actor,
       };
-      const indexes = await this.indexDiff(namespace, name, found.meta, environment, before.state, next);
+      const indexes = this.indexDiff(name, found.meta, states, environment, before.state, next);
       return {
         preconditions: [{ path: statePath, version: expected }],
         puts: [
@@ -327,10 +338,7 @@ export class Flags {
           { path: paths.history(environment, name, before.version), version: 0, value: encodeRecord(before) },
           ...indexes.puts,
         ],
-        deletes: [
-          ...indexes.deletes,
-          ...(await this.expiredHistory(namespace, environment, name, before.version)),
-        ],
+        deletes: [...indexes.deletes, ...this.expiredHistory(environment, name, before.version)],
         event: {
           action: change.action ?? 'state.update',
           flag: key,
@@ -514,28 +522,22 @@ export class Flags {
     return states;
   }
 
-  private async indexDiff(
-    namespace: string,
+  private indexDiff(
     name: string,
     meta: FlagMeta,
+    states: ReadonlyMap<string, EnvironmentState>,
     environment: string,
     before: EnvironmentState,
     after: EnvironmentState,
-  ): Promise<{ puts: RecordWrite[]; deletes: string[] }> {
-    const states = await this.allStates(namespace, name);
-    const old = indexRecords({
-      name,
-      tags: meta.tags,
-      description: meta.description,
-      states: new Map(states).set(environment, before),
-    });
-    const now = indexRecords({
-      name,
-      tags: meta.tags,
-      description: meta.description,
-      states: new Map(states).set(environment, after),
-    });
-    return this.asWrites(indexChanges(old, now));
+  ): { puts: RecordWrite[]; deletes: string[] } {
+    const indexed = (state: EnvironmentState) =>
+      indexRecords({
+        name,
+        tags: meta.tags,
+        description: meta.description,
+        states: new Map(states).set(environment, state),
+      });
+    return this.asWrites(indexChanges(indexed(before), indexed(after)));
   }
 
   private async indexDiffForMeta(namespace: string, name: string, before: FlagMeta, after: FlagMeta) {
@@ -555,16 +557,12 @@ export class Flags {
     };
   }
 
-  /** History entries beyond the retention limit once `newest` is added. */
-  private async expiredHistory(
-    namespace: string,
-    environment: string,
-    name: string,
-    newest: number,
-  ): Promise<string[]> {
-    const keepFrom = newest - this.historyLimit + 1;
-    if (keepFrom <= 1) return [];
-    const old = await this.adapter.scan(namespace, paths.historyOf(environment, name), { limit: 1000 });
-    return old.filter((r) => Number(lastSegment(r.path)) < keepFrom).map((r) => r.path);
+  /**
+   * The history entry that falls out of retention when `newest` is added. Retention runs on every write,
+   * so it is exactly one version, deleted by path without a scan (a missing one deletes nothing).
+   */
+  private expiredHistory(environment: string, name: string, newest: number): string[] {
+    const expired = newest - this.historyLimit;
+    return expired >= 1 ? [paths.history(environment, name, expired)] : [];
   }
 }

@@ -116,7 +116,7 @@ export class Queries {
       if ((await this.adapter.ledgerHead(ancestor)).seq > 0) yield ancestor;
     }
     let after: string | undefined;
-    if (from !== undefined && from.startsWith(prefix)) {
+    if (from?.startsWith(prefix)) {
       yield from; // the cursor's namespace, where the previous page stopped
       after = from;
     }
