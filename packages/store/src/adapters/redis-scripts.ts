@@ -32,17 +32,40 @@ for i = 1, npre do
   k = k + 1
   a = a + 2
 end
+-- perf: records are written with MSET and indexed with one ZADD per 500, not one call each.
+local sets, members = {}, {}
 for i = 1, nputs do
-  redis.call('SET', KEYS[k], ARGV[a + 1] .. ':' .. ARGV[a + 2])
-  redis.call('ZADD', KEYS[2], 0, ARGV[a])
+  sets[#sets + 1] = KEYS[k]
+  sets[#sets + 1] = ARGV[a + 1] .. ':' .. ARGV[a + 2]
+  members[#members + 1] = 0
+  members[#members + 1] = ARGV[a]
+  if #sets >= 1000 then
+    redis.call('MSET', unpack(sets))
+    redis.call('ZADD', KEYS[2], unpack(members))
+    sets, members = {}, {}
+  end
   k = k + 1
   a = a + 3
 end
+if #sets > 0 then
+  redis.call('MSET', unpack(sets))
+  redis.call('ZADD', KEYS[2], unpack(members))
+end
+local gone, removed = {}, {}
 for i = 1, ndel do
-  redis.call('DEL', KEYS[k])
-  redis.call('ZREM', KEYS[2], ARGV[a])
+  gone[#gone + 1] = KEYS[k]
+  removed[#removed + 1] = ARGV[a]
+  if #gone >= 500 then
+    redis.call('DEL', unpack(gone))
+    redis.call('ZREM', KEYS[2], unpack(removed))
+    gone, removed = {}, {}
+  end
   k = k + 1
   a = a + 1
+end
+if #gone > 0 then
+  redis.call('DEL', unpack(gone))
+  redis.call('ZREM', KEYS[2], unpack(removed))
 end
 local next = seq + 1
 redis.call('XADD', KEYS[3], '0-' .. next, 'p', hash, 'h', ARGV[3], 'd', ARGV[4], 'b', ARGV[5])
