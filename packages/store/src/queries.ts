@@ -83,16 +83,33 @@ export class Queries {
       for (;;) {
         const names = await this.drivingNames(namespace, query, words, namePrefix, after);
         if (names.length === 0) break;
-        const metas = await this.adapter.getMany(
-          namespace,
-          names.map((n) => paths.flag(n)),
-        );
+        // perf: the candidates' identities, and for "enabled" their states, in one read each.
+        const [metas, states] = await Promise.all([
+          this.adapter.getMany(
+            namespace,
+            names.map((n) => paths.flag(n)),
+          ),
+          query.enabled === undefined
+            ? undefined
+            : this.adapter.getMany(
+                namespace,
+                names.map((n) => paths.state(query.enabled!.environment, n)),
+              ),
+        ]);
         for (let i = 0; i < names.length; i++) {
           after = names[i]!;
           const record = metas[i];
           if (record === undefined) continue;
           const meta = decodeRecord<FlagMeta>(namespace, record.path, record.value);
-          if (await this.matches(namespace, meta, query, words)) {
+          const state = states?.[i];
+          if (
+            this.matches(
+              meta,
+              query,
+              words,
+              state && decodeRecord<StateRecord>(namespace, state.path, state.value),
+            )
+          ) {
             items.push(meta);
             if (items.length === limit) return { items, cursor: encodeCursor({ namespace, after }) };
           }
@@ -189,12 +206,13 @@ export class Queries {
     return [...names].sort();
   }
 
-  private async matches(
-    namespace: string,
+  /** Whether a candidate passes every filter; `state` is its state in the queried environment, if asked. */
+  private matches(
     meta: FlagMeta,
     query: FlagQuery,
     words: string[],
-  ): Promise<boolean> {
+    state: StateRecord | undefined,
+  ): boolean {
     if ((meta.archivedAt !== undefined) !== (query.archived === true)) return false;
     if (query.prefix !== undefined && !meta.key.startsWith(query.prefix)) return false;
     if (query.tag !== undefined && !meta.tags?.includes(query.tag)) return false;
@@ -203,12 +221,8 @@ export class Queries {
       if (!words.every((w) => have.has(w))) return false;
     }
     if (query.enabled !== undefined) {
-      const { environment, region, at } = query.enabled;
-      const path = paths.state(environment, splitKey(meta.key).name);
-      const record = await this.adapter.get(namespace, path);
-      if (record === undefined) return false;
-      const state = decodeRecord<StateRecord>(namespace, path, record.value).state;
-      return enabledAt(state, region, at ?? this.clock());
+      if (state === undefined) return false;
+      return enabledAt(state.state, query.enabled.region, query.enabled.at ?? this.clock());
     }
     return true;
   }
