@@ -204,6 +204,33 @@ export function describeFlags(ctx: ConformanceContext): void {
       );
     });
 
+    test('applies concurrent changes to the latest state, without an expected version, without losing one', async () => {
+      await ctx.store.flags.create(
+        flag(
+          'conf/race/latest',
+          { type: 'number', variations: { v: 0 } },
+          { offVariation: 'v', default: 'v' },
+        ),
+        actor,
+      );
+      await Promise.all(
+        Array.from({ length: 8 }, (_, writer) =>
+          ctx.store.flags.updateState(
+            'conf/race/latest',
+            'production',
+            { state: (s) => ({ ...s, targets: { v: [...(s.targets?.v ?? []), `w${writer}`] } }) },
+            actor,
+          ),
+        ),
+      );
+      const final = await ctx.store.flags.state('conf/race/latest', 'production');
+      assert.equal(final!.version, 9);
+      assert.deepEqual(
+        [...final!.state.targets!.v!].sort(),
+        Array.from({ length: 8 }, (_, w) => `w${w}`).sort(),
+      );
+    });
+
     test('gives 16 concurrent writers on one flag distinct, consecutive versions and loses no update', async () => {
       await ctx.store.flags.create(
         flag(
