@@ -4,6 +4,7 @@
  * It reads no clock, does no I/O, and never throws on any context.
  */
 
+import { LIMITS } from '../document/schema.js';
 import type { CompiledFlag, CompiledSegment, Targeting } from './compile.js';
 import { allHold, type SegmentResolver } from './conditions.js';
 import { type EvaluationResult, errorResult, PREREQUISITE_CHAIN } from './result.js';
@@ -16,8 +17,6 @@ export interface EvaluationScope extends SegmentResolver {
 }
 
 export type Context = Record<string, unknown>;
-
-const MAX_PREREQUISITE_DEPTH = 10;
 
 function prerequisiteError(key: string, cause: EvaluationResult): EvaluationResult {
   return errorResult(
@@ -75,7 +74,7 @@ export function evaluateFlag(
 
   const prerequisites = t.prerequisites;
   if (prerequisites !== null) {
-    if (depth >= MAX_PREREQUISITE_DEPTH) return PREREQUISITE_CHAIN;
+    if (depth >= LIMITS.prerequisiteDepth) return PREREQUISITE_CHAIN;
     for (const p of prerequisites) {
       const other = scope.flag(p.flag);
       if (other === undefined) return t.prerequisiteFailed!;
