@@ -213,7 +213,10 @@ export class RedisAdapter implements StoreAdapter {
       const seq = Number(reply[1]!.toString());
       if (word === 'ok') this.heads.set(ns, { seq, hash });
       await this.waitForReplicas(keys[0]!);
-      return { ok: true, seq, hash: word === 'ok' ? hash : (await this.ledgerHead(ns)).hash };
+      if (word === 'ok') return { ok: true, seq, hash };
+      // Applied by an earlier send of this same commit: its own entry holds its hash.
+      const [entry] = await this.readLedger(ns, seq, 1);
+      return { ok: true, seq, hash: entry?.seq === seq ? entry.hash : (await this.ledgerHead(ns)).hash };
     }
     throw new UnavailableError(`namespace "${ns}" is changing too fast to append to its ledger; try again`);
   }
