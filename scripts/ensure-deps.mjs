@@ -82,6 +82,9 @@ function stopDebianService() {
   if (running() === undefined) console.log('ensure-deps: the Debian redis-server service is not running');
 }
 
+// `--npm-only` (used by `npm start`) stops here: only the tests need Redis.
+if (process.argv.includes('--npm-only')) process.exit(0);
+
 if (!onPath('redis-server') || !onPath('redis-cli')) {
   if (process.platform !== 'linux' || !existsSync('/usr/bin/apt-get')) {
     fail('redis-server is missing and this is not a Debian-like system with apt-get.');

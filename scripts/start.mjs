@@ -1,14 +1,13 @@
-// `npm start`: runs the product. Until the control-plane server lands (issue 4) there is no server
-// to run, so this says what exists today and how to try it.
-console.log(`Switchyard — nothing to serve yet.
+// `npm start`: installs the npm dependencies when they are missing, builds the packages, and runs the
+// control-plane server (`switchyard serve`) on LMDB under ./data at http://localhost:8080.
+// Arguments after `--` reach the server: `npm start -- --port 9090 --data /var/lib/switchyard`.
+import { execSync, spawn } from 'node:child_process';
 
-Built so far:
-  @switchyard/core    the policy document (spec/schema/), its validator, the compiler and the evaluator
-  @switchyard/store   the store: LMDB and Redis (standalone or Cluster) adapters, the hash-chained change
-                      ledger, queries and the change feed
-Try it:
-  npm test            runs every test, including the spec vectors, the store conformance suite on LMDB and
-                      a real Redis Cluster, and the crash and failover tests
-  npm run bench       benchmarks against the peers (see bench/README.md)
-
-The control-plane server (REST API on http://localhost:8080) is the next piece to land.`);
+execSync('node scripts/ensure-deps.mjs --npm-only', { stdio: 'inherit' });
+console.log('Building…');
+execSync('npx tsc -b packages/server', { stdio: 'inherit' });
+const server = spawn(process.execPath, ['packages/server/dist/main.js', ...process.argv.slice(2)], {
+  stdio: 'inherit',
+});
+for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => server.kill(signal));
+server.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));

@@ -1,0 +1,291 @@
+/**
+ * The flag routes of REST API v1: create, query, read, change metadata, archive, restore, delete; a
+ * flag's state per environment with `If-Match`; the lifecycle actions; history.
+ */
+import { type EnvironmentState, pauseState, resumeState, splitKey } from '@switchyard/core';
+import type { ChangeContext, FlagQuery, FlagStore, StateRecord } from '@switchyard/store';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { authorize, type Principal } from '../governance/access.js';
+import { badRequest, HttpProblem } from '../problems.js';
+
+export interface RouteDeps {
+  store: FlagStore;
+  clock: () => number;
+}
+
+type Params = { key: string; env: string; action: string };
+
+/** Who changes, why, and under which idempotency key: from the token and the request's headers. */
+export function changeContext(request: FastifyRequest): ChangeContext {
+  const principal = request.principal!;
+  const reason =
+    request.headers['x-change-reason'] ?? (request.body as { reason?: unknown } | undefined)?.reason;
+  const key = request.headers['idempotency-key'];
+  return {
+    actor: `${principal.name} (token ${principal.tokenId})`,
+    ...(typeof reason === 'string' && reason !== '' ? { reason } : {}),
+    ...(typeof key === 'string' && key !== '' ? { idempotencyKey: key } : {}),
+  };
+}
+
+/** The version an `If-Match` header names: `"3"`, `W/"3"` or `3`. */
+export function ifMatch(request: FastifyRequest, required: boolean): number | undefined {
+  const header = request.headers['if-match'];
+  if (header === undefined) {
+    if (required) {
+      throw new HttpProblem(
+        428,
+        'Precondition Required',
+        'send If-Match with the version you read (its ETag)',
+      );
+    }
+    return undefined;
+  }
+  const match = /^(?:W\/)?"?(\d+)"?$/.exec(String(header).trim());
+  if (match === null) throw badRequest(`If-Match must be a version, like "3"; got ${JSON.stringify(header)}`);
+  return Number(match[1]);
+}
+
+async function isProtected(store: FlagStore, environment: string): Promise<boolean> {
+  return (await store.flags.environments()).find((e) => e.name === environment)?.protected === true;
+}
+
+async function authorizeState(
+  deps: RouteDeps,
+  principal: Principal,
+  key: string,
+  environment: string,
+  act: 'read' | 'write',
+) {
+  const { namespace } = splitKey(key);
+  authorize(principal, act, {
+    namespace,
+    environment,
+    protectedEnvironment: act === 'write' && (await isProtected(deps.store, environment)),
+  });
+}
+
+const ACTIONS: Record<string, (state: EnvironmentState, now: number) => EnvironmentState> = {
+  enable: (s) => ({ ...s, enabled: true }),
+  disable: (s) => ({ ...s, enabled: false }),
+  pause: (s, now) => pauseState(s, now),
+  resume: (s, now) => resumeState(s, now),
+};
+
+export function flagRoutes(app: FastifyInstance, deps: RouteDeps): void {
+  const { store } = deps;
+  const flagPath = (key: string) => `/api/v1/flags/${encodeURIComponent(key)}`;
+
+  app.post(
+    '/api/v1/flags',
+    { schema: { tags: ['flags'], body: { type: 'object' } } },
+    async (request, reply) => {
+      const document = request.body as { key?: unknown; environments?: Record<string, unknown> };
+      if (typeof document.key !== 'string' || !document.key.includes('/')) {
+        throw badRequest('the body is a flag document with a "key" like "checkout/payments/new-card-form"');
+      }
+      for (const environment of Object.keys(document.environments ?? {})) {
+        await authorizeState(deps, request.principal!, document.key, environment, 'write');
+      }
+      authorize(request.principal!, 'write', { namespace: splitKey(document.key).namespace });
+      const view = await store.flags.create(document, changeContext(request));
+      return reply.code(201).header('location', flagPath(view.meta.key)).send(view);
+    },
+  );
+
+  app.get(
+    '/api/v1/flags',
+    {
+      schema: {
+        tags: ['flags'],
+        querystring: {
+          type: 'object',
+          properties: {
+            prefix: { type: 'string' },
+            tag: { type: 'string' },
+            text: { type: 'string' },
+            enabledIn: { type: 'string', description: 'only flags enabled in this environment' },
+            region: { type: 'string' },
+            at: { type: 'string', format: 'date-time' },
+            archived: { type: 'boolean' },
+            limit: { type: 'integer', minimum: 1, maximum: 1000 },
+            cursor: { type: 'string' },
+          },
+          additionalProperties: false,
+        },
+      },
+    },
+    async (request) => {
+      const q = request.query as Record<string, string | number | boolean | undefined>;
+      // Any reader may query; a token scoped to some namespaces gets only their flags (filtered below).
+      authorize(request.principal!, 'read');
+      const query: FlagQuery = {
+        ...(typeof q.prefix === 'string' ? { prefix: q.prefix } : {}),
+        ...(typeof q.tag === 'string' ? { tag: q.tag } : {}),
+        ...(typeof q.text === 'string' ? { text: q.text } : {}),
+        ...(typeof q.archived === 'boolean' ? { archived: q.archived } : {}),
+        ...(typeof q.limit === 'number' ? { limit: q.limit } : {}),
+        ...(typeof q.cursor === 'string' ? { cursor: q.cursor } : {}),
+      };
+      if (typeof q.enabledIn === 'string') {
+        query.enabled = {
+          environment: q.enabledIn,
+          ...(typeof q.region === 'string' ? { region: q.region } : {}),
+          ...(typeof q.at === 'string' ? { at: Date.parse(q.at) } : {}),
+        };
+      }
+      const principal = request.principal!;
+      const page = await store.queries.list(query);
+      // A token scoped to some namespaces sees only their flags.
+      const visible = page.items.filter(
+        (m) =>
+          principal.namespaces.length === 0 ||
+          principal.namespaces.some((p) => m.key.startsWith(p.endsWith('/') ? p : `${p}/`)),
+      );
+      return { items: visible, ...(page.cursor === undefined ? {} : { cursor: page.cursor }) };
+    },
+  );
+
+  app.get('/api/v1/flags/:key', { schema: { tags: ['flags'] } }, async (request) => {
+    const { key } = request.params as Params;
+    authorize(request.principal!, 'read', { namespace: splitKey(key).namespace });
+    const view = await store.flags.get(key);
+    if (view === undefined) throw new HttpProblem(404, 'Not Found', `flag "${key}" does not exist`);
+    return view;
+  });
+
+  app.patch(
+    '/api/v1/flags/:key',
+    { schema: { tags: ['flags'], body: { type: 'object' } } },
+    async (request, reply) => {
+      const { key } = request.params as Params;
+      authorize(request.principal!, 'write', { namespace: splitKey(key).namespace });
+      const body = request.body as Record<string, unknown>;
+      const editable = ['description', 'tags', 'owner', 'lifecycle', 'removeBy'];
+      const unknown = Object.keys(body).filter((f) => !editable.includes(f) && f !== 'reason');
+      if (unknown.length > 0) {
+        throw badRequest(
+          `${unknown.map((f) => `"${f}"`).join(', ')} cannot be changed; editable: ${editable.join(', ')}`,
+        );
+      }
+      const current = await store.flags.meta(key);
+      if (current === undefined) throw new HttpProblem(404, 'Not Found', `flag "${key}" does not exist`);
+      const expected = ifMatch(request, false) ?? current.version;
+      const patch = Object.fromEntries(Object.entries(body).filter(([f]) => f !== 'reason'));
+      const meta = await store.flags.updateMeta(key, expected, patch, changeContext(request));
+      return reply.header('etag', `"${meta.version}"`).send(meta);
+    },
+  );
+
+  app.delete('/api/v1/flags/:key', { schema: { tags: ['flags'] } }, async (request, reply) => {
+    const { key } = request.params as Params;
+    authorize(request.principal!, 'write', { namespace: splitKey(key).namespace });
+    await store.flags.delete(key, changeContext(request));
+    return reply.code(204).send();
+  });
+
+  for (const action of ['archive', 'restore'] as const) {
+    app.post(`/api/v1/flags/:key/${action}`, { schema: { tags: ['flags'] } }, async (request) => {
+      const { key } = request.params as Params;
+      authorize(request.principal!, 'write', { namespace: splitKey(key).namespace });
+      return store.flags[action](key, changeContext(request));
+    });
+  }
+
+  app.get(
+    '/api/v1/flags/:key/environments/:env',
+    { schema: { tags: ['states'] } },
+    async (request, reply) => {
+      const { key, env } = request.params as Params;
+      await authorizeState(deps, request.principal!, key, env, 'read');
+      const state = await store.flags.state(key, env);
+      if (state === undefined)
+        throw new HttpProblem(404, 'Not Found', `flag "${key}" has no state in "${env}"`);
+      return reply.header('etag', `"${state.version}"`).send(state);
+    },
+  );
+
+  app.put(
+    '/api/v1/flags/:key/environments/:env',
+    { schema: { tags: ['states'], body: { type: 'object' } } },
+    async (request, reply) => {
+      const { key, env } = request.params as Params;
+      await authorizeState(deps, request.principal!, key, env, 'write');
+      const expectedVersion = ifMatch(request, true)!;
+      const { reason: _reason, ...state } = request.body as EnvironmentState & { reason?: string };
+      const record = await store.flags.updateState(
+        key,
+        env,
+        { expectedVersion, state },
+        changeContext(request),
+      );
+      return reply.header('etag', `"${record.version}"`).send(record);
+    },
+  );
+
+  app.post(
+    '/api/v1/flags/:key/environments/:env/:action',
+    { schema: { tags: ['states'] } },
+    async (request, reply) => {
+      const { key, env, action } = request.params as Params;
+      await authorizeState(deps, request.principal!, key, env, 'write');
+      const expectedVersion = ifMatch(request, false);
+      const context = changeContext(request);
+      let record: StateRecord;
+      if (action === 'rollback') {
+        const toVersion = (request.body as { toVersion?: unknown } | undefined)?.toVersion;
+        if (!Number.isInteger(toVersion))
+          throw badRequest('rollback takes a body { "toVersion": <version> }');
+        record = await store.flags.rollback(key, env, toVersion as number, expectedVersion, context);
+      } else {
+        const transform = ACTIONS[action];
+        if (transform === undefined) {
+          throw new HttpProblem(
+            404,
+            'Not Found',
+            `unknown action "${action}": enable, disable, pause, resume or rollback`,
+          );
+        }
+        const now = deps.clock();
+        record = await store.flags.updateState(
+          key,
+          env,
+          {
+            ...(expectedVersion === undefined ? {} : { expectedVersion }),
+            state: (s) => transform(s, now),
+            action: `state.${action}`,
+          },
+          context,
+        );
+      }
+      return reply.header('etag', `"${record.version}"`).send(record);
+    },
+  );
+
+  app.get(
+    '/api/v1/flags/:key/environments/:env/history',
+    {
+      schema: {
+        tags: ['states'],
+        querystring: {
+          type: 'object',
+          properties: {
+            limit: { type: 'integer', minimum: 1, maximum: 1000 },
+            before: { type: 'integer', minimum: 1 },
+          },
+          additionalProperties: false,
+        },
+      },
+    },
+    async (request) => {
+      const { key, env } = request.params as Params;
+      await authorizeState(deps, request.principal!, key, env, 'read');
+      const q = request.query as { limit?: number; before?: number };
+      const items = await store.flags.history(key, env, {
+        limit: q.limit ?? 50,
+        ...(q.before === undefined ? {} : { before: q.before }),
+      });
+      return { items };
+    },
+  );
+}

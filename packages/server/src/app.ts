@@ -1,0 +1,147 @@
+/**
+ * The control-plane HTTP application: Fastify with the v1 API, authentication on every `/api/` route,
+ * problem+json errors, OpenAPI 3.1 at `/openapi.json` and `/docs`, health, readiness and metrics.
+ */
+import { randomUUID } from 'node:crypto';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import { type FlagStore, SYSTEM_NAMESPACE } from '@switchyard/store';
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import { Counter, collectDefaultMetrics, Histogram, Registry } from 'prom-client';
+import { adminRoutes } from './api/admin.js';
+import { flagRoutes } from './api/flags.js';
+import { authenticate, type Principal } from './governance/access.js';
+import { HttpProblem, sendProblem } from './problems.js';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    principal?: Principal;
+  }
+}
+
+export interface ServerOptions {
+  store: FlagStore;
+  /** Fastify's logger setting: `false` in tests, pino options otherwise. */
+  logger?: FastifyServerOptions['logger'];
+  clock?: () => number;
+  /** Largest request body, in bytes. */
+  bodyLimit?: number;
+}
+
+const VERSION = '0.1.0';
+
+function landingPage(): string {
+  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Switchyard</title>
+<style>body{font:16px/1.5 system-ui,sans-serif;max-width:42rem;margin:3rem auto;padding:0 1rem}code{background:#f3f3f3;padding:0 .2rem}</style>
+</head><body><h1>Switchyard is running</h1>
+<p>The control plane of Switchyard ${VERSION}: flags, environments, tokens and the change ledger, over a REST API.</p>
+<ul><li><a href="/docs">API documentation</a> (OpenAPI 3.1: <a href="/openapi.json">/openapi.json</a>)</li>
+<li><a href="/healthz">/healthz</a>, <a href="/readyz">/readyz</a>, <a href="/metrics">/metrics</a></li></ul>
+<p>Every <code>/api/v1</code> call needs <code>Authorization: Bearer &lt;token&gt;</code>; the first start printed an admin token.</p>
+<p>The web UI comes later; until then, this page.</p></body></html>`;
+}
+
+export async function buildServer(options: ServerOptions): Promise<FastifyInstance> {
+  const { store } = options;
+  const clock = options.clock ?? Date.now;
+  const app = Fastify({
+    logger: options.logger ?? false,
+    bodyLimit: options.bodyLimit ?? 1024 * 1024,
+    genReqId: (request) => {
+      const given = request.headers['x-request-id'];
+      return typeof given === 'string' && /^[\w.-]{1,128}$/.test(given) ? given : randomUUID();
+    },
+    ajv: { customOptions: { coerceTypes: 'array', removeAdditional: false, allErrors: false } },
+  });
+
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  const latency = new Histogram({
+    name: 'switchyard_http_request_duration_seconds',
+    help: 'HTTP request latency by route, method and status',
+    labelNames: ['route', 'method', 'status'],
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [registry],
+  });
+  const failures = new Counter({
+    name: 'switchyard_auth_failures_total',
+    help: 'Requests refused for a missing, unknown, revoked or expired token',
+    registers: [registry],
+  });
+  const changes = new Counter({
+    name: 'switchyard_changes_total',
+    help: 'Successful changes through the API, by outcome',
+    labelNames: ['method'],
+    registers: [registry],
+  });
+  const conflicts = new Counter({
+    name: 'switchyard_conflicts_total',
+    help: 'Changes refused because the version moved',
+    registers: [registry],
+  });
+
+  app.setErrorHandler((error, request, reply) => {
+    if (error instanceof HttpProblem && error.status === 401) failures.inc();
+    if ((error as { name?: string }).name === 'ConflictError') conflicts.inc();
+    return sendProblem(error, request, reply);
+  });
+  app.setNotFoundHandler((request, reply) =>
+    sendProblem(
+      new HttpProblem(404, 'Not Found', `no route ${request.method} ${request.url}`),
+      request,
+      reply,
+    ),
+  );
+
+  app.addHook('onRequest', async (request) => {
+    if (request.url.startsWith('/api/'))
+      request.principal = await authenticate(store, request.headers.authorization, clock());
+  });
+  app.addHook('onResponse', async (request, reply) => {
+    const route = request.routeOptions.url ?? 'unknown';
+    latency.observe(
+      { route, method: request.method, status: String(reply.statusCode) },
+      reply.elapsedTime / 1000,
+    );
+    if (request.method !== 'GET' && reply.statusCode < 300 && route.startsWith('/api/'))
+      changes.inc({ method: request.method });
+  });
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'Switchyard control plane',
+        version: VERSION,
+        description: 'REST API v1 of Switchyard.',
+      },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      security: [{ bearer: [] }],
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+
+  app.get('/', { schema: { hide: true } }, async (_request, reply) =>
+    reply.type('text/html').send(landingPage()),
+  );
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  app.get('/healthz', { schema: { tags: ['operations'] } }, async () => ({ status: 'ok' }));
+  app.get('/readyz', { schema: { tags: ['operations'] } }, async (_request, reply) => {
+    try {
+      await store.adapter.ledgerHead(SYSTEM_NAMESPACE);
+      return { status: 'ready', store: store.adapter.kind };
+    } catch (error) {
+      return reply
+        .code(503)
+        .send({ status: 'unavailable', store: store.adapter.kind, detail: (error as Error).message });
+    }
+  });
+  app.get('/metrics', { schema: { hide: true } }, async (_request, reply) =>
+    reply.type(registry.contentType).send(await registry.metrics()),
+  );
+
+  const deps = { store, clock };
+  flagRoutes(app, deps);
+  adminRoutes(app, deps);
+  return app;
+}

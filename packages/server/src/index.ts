@@ -1,0 +1,5 @@
+/** @switchyard/server — the control plane. */
+export { buildServer, type ServerOptions } from './app.js';
+export { authenticate, authorize, newToken, type Principal, ROLES, type Role } from './governance/access.js';
+export { type Bootstrapped, bootstrap } from './governance/bootstrap.js';
+export { HttpProblem } from './problems.js';

@@ -1,0 +1,114 @@
+/**
+ * `switchyard serve` as a real process: the first start creates the environments and prints an admin
+ * token once; a restart keeps every flag and token and prints none.
+ */
+import assert from 'node:assert/strict';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+
+const main = join(import.meta.dirname, 'main.ts');
+const dir = mkdtempSync(join(tmpdir(), 'switchyard-serve-'));
+const running = new Set<ChildProcess>();
+after(() => {
+  for (const child of running) child.kill('SIGKILL');
+  rmSync(dir, { recursive: true, force: true });
+});
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() =>
+        typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port')),
+      );
+    });
+  });
+}
+
+/** Starts the server and resolves with its output once it says where the API docs are. */
+async function serve(
+  port: number,
+  env: Record<string, string> = {},
+): Promise<{ child: ChildProcess; output: string }> {
+  const child = spawn(
+    process.execPath,
+    ['--conditions=source', '--import', 'tsx', main, '--port', String(port), '--data', dir],
+    {
+      env: { ...process.env, LOG_LEVEL: 'warn', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
+  running.add(child);
+  let output = '';
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`the server did not start:\n${output}`)), 20_000);
+    const collect = (chunk: Buffer) => {
+      output += chunk.toString();
+      if (output.includes('API docs:')) {
+        clearTimeout(timer);
+        resolve();
+      }
+    };
+    child.stdout!.on('data', collect);
+    child.stderr!.on('data', collect);
+    child.on('exit', (code) => reject(new Error(`the server exited with ${code}:\n${output}`)));
+  });
+  return { child, output };
+}
+
+async function stop(child: ChildProcess): Promise<void> {
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  await exited;
+  running.delete(child);
+}
+
+describe('switchyard serve', () => {
+  it('bootstraps on first start, and keeps everything across a restart', async () => {
+    const port = await freePort();
+    const first = await serve(port);
+    assert.match(first.output, /Created environments: development, staging, production/);
+    const token = /Admin token \(shown once; keep it safe\):\s+(sy_\S+)/.exec(first.output)?.[1];
+    assert.ok(token, first.output);
+    const auth = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
+    const created = await fetch(`http://127.0.0.1:${port}/api/v1/flags`, {
+      method: 'POST',
+      headers: auth,
+      body: JSON.stringify({
+        key: 'app/web/kept',
+        type: 'boolean',
+        variations: { on: true, off: false },
+        environments: {},
+      }),
+    });
+    assert.equal(created.status, 201);
+    await stop(first.child);
+
+    const second = await serve(port);
+    assert.doesNotMatch(second.output, /Admin token|Created environments/);
+    const read = await fetch(`http://127.0.0.1:${port}/api/v1/flags/${encodeURIComponent('app/web/kept')}`, {
+      headers: auth,
+    });
+    assert.equal(read.status, 200);
+    const view = (await read.json()) as { states: Record<string, unknown> };
+    assert.deepEqual(Object.keys(view.states).sort(), ['development', 'production', 'staging']);
+    await stop(second.child);
+  });
+
+  it('takes the first admin token from SWITCHYARD_ADMIN_TOKEN', async () => {
+    const port = await freePort();
+    const chosen = `sy_${'ab'.repeat(8)}_${'c'.repeat(43)}`;
+    const server = await serve(port, { SWITCHYARD_ADMIN_TOKEN: chosen });
+    assert.doesNotMatch(server.output, /shown once/);
+    const listed = await fetch(`http://127.0.0.1:${port}/api/v1/tokens`, {
+      headers: { authorization: `Bearer ${chosen}` },
+    });
+    assert.equal(listed.status, 200);
+    await stop(server.child);
+  });
+});

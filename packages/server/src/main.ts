@@ -1,0 +1,66 @@
+/**
+ * `switchyard serve`: the control-plane server on LMDB under `./data` by default, or on Redis.
+ *
+ *   --port 8080   --host 127.0.0.1   --data ./data
+ *   --store redis://host:port | redis-cluster://host:port,host:port   (instead of LMDB)
+ */
+import { mkdirSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { FlagStore, LmdbAdapter, RedisAdapter, type StoreAdapter } from '@switchyard/store';
+import { buildServer } from './app.js';
+import { bootstrap } from './governance/bootstrap.js';
+
+const { values } = parseArgs({
+  options: {
+    port: { type: 'string', default: process.env.PORT ?? '8080' },
+    host: { type: 'string', default: process.env.HOST ?? '127.0.0.1' },
+    data: { type: 'string', default: './data' },
+    store: { type: 'string' },
+    'wait-replicas': { type: 'string', default: '1' },
+  },
+});
+
+const port = Number(values.port);
+if (!Number.isInteger(port) || port < 0 || port > 65535) {
+  console.error(`--port: "${values.port}" is not a port number`);
+  process.exit(2);
+}
+
+let adapter: StoreAdapter;
+if (values.store === undefined) {
+  const dir = resolve(values.data);
+  mkdirSync(dir, { recursive: true });
+  adapter = new LmdbAdapter({ path: dir });
+} else {
+  const cluster = values.store.startsWith('redis-cluster://');
+  adapter = new RedisAdapter({
+    url: values.store,
+    waitReplicas: cluster ? Number(values['wait-replicas']) : 0,
+  });
+}
+const store = new FlagStore(adapter);
+const first = await bootstrap(store, process.env.SWITCHYARD_ADMIN_TOKEN || undefined);
+const app = await buildServer({ store, logger: { level: process.env.LOG_LEVEL ?? 'info' } });
+const address = await app.listen({ port, host: values.host });
+
+const where =
+  values.store === undefined ? `LMDB in ${resolve(values.data)}` : values.store.replace(/\/\/.*@/, '//');
+console.log(`Switchyard control plane on ${address} (store: ${where})`);
+if (first.environments.length > 0)
+  console.log(`Created environments: ${first.environments.join(', ')} (production is protected)`);
+if (first.adminToken !== undefined && process.env.SWITCHYARD_ADMIN_TOKEN === undefined) {
+  console.log(`\nAdmin token (shown once; keep it safe):\n\n  ${first.adminToken}\n`);
+}
+console.log(`API docs: ${address}/docs`);
+
+let stopping = false;
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(signal, async () => {
+    if (stopping) return;
+    stopping = true;
+    await app.close();
+    await store.close();
+    process.exit(0);
+  });
+}
