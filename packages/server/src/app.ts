@@ -6,11 +6,12 @@ import { randomUUID } from 'node:crypto';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import { type FlagStore, SYSTEM_NAMESPACE } from '@switchyard/store';
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyRequest, type FastifyServerOptions } from 'fastify';
 import { Counter, collectDefaultMetrics, Histogram, Registry } from 'prom-client';
 import { adminRoutes } from './api/admin.js';
 import { flagRoutes } from './api/flags.js';
 import { authenticate, type Principal } from './governance/access.js';
+import { DEFAULT_RATE_LIMITS, RateLimiter, type RateLimitOptions } from './governance/rate-limits.js';
 import { HttpProblem, sendProblem } from './problems.js';
 
 declare module 'fastify' {
@@ -26,6 +27,8 @@ export interface ServerOptions {
   clock?: () => number;
   /** Largest request body, in bytes. */
   bodyLimit?: number;
+  /** Limits on changes per token and per namespace; `false` turns them off. */
+  rateLimits?: RateLimitOptions | false;
 }
 
 const VERSION = '0.1.0';
@@ -39,6 +42,15 @@ function landingPage(): string {
 <li><a href="/healthz">/healthz</a>, <a href="/readyz">/readyz</a>, <a href="/metrics">/metrics</a></li></ul>
 <p>Every <code>/api/v1</code> call needs <code>Authorization: Bearer &lt;token&gt;</code>; the first start printed an admin token.</p>
 <p>The web UI comes later; until then, this page.</p></body></html>`;
+}
+
+/** The namespace a change is about: from the flag key in the path, or in the body. */
+function namespaceOf(request: FastifyRequest): string | undefined {
+  const key =
+    (request.params as { key?: unknown } | undefined)?.key ??
+    (request.body as { key?: unknown } | undefined)?.key;
+  if (typeof key !== 'string' || !key.includes('/')) return undefined;
+  return key.slice(0, key.lastIndexOf('/'));
 }
 
 export async function buildServer(options: ServerOptions): Promise<FastifyInstance> {
@@ -80,6 +92,12 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     registers: [registry],
   });
 
+  const rateLimited = new Counter({
+    name: 'switchyard_rate_limited_total',
+    help: 'Changes refused by a rate limit',
+    registers: [registry],
+  });
+
   app.setErrorHandler((error, request, reply) => {
     if (error instanceof HttpProblem && error.status === 401) failures.inc();
     if ((error as { name?: string }).name === 'ConflictError') conflicts.inc();
@@ -96,6 +114,19 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   app.addHook('onRequest', async (request) => {
     if (request.url.startsWith('/api/'))
       request.principal = await authenticate(store, request.headers.authorization, clock());
+  });
+  const limiter =
+    options.rateLimits === false
+      ? undefined
+      : new RateLimiter(options.rateLimits ?? DEFAULT_RATE_LIMITS, clock);
+  app.addHook('preHandler', async (request) => {
+    if (limiter === undefined || request.method === 'GET' || request.principal === undefined) return;
+    try {
+      limiter.take(request.principal.tokenId, namespaceOf(request));
+    } catch (error) {
+      rateLimited.inc();
+      throw error;
+    }
   });
   app.addHook('onResponse', async (request, reply) => {
     const route = request.routeOptions.url ?? 'unknown';
