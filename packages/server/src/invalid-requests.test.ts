@@ -1,0 +1,168 @@
+/**
+ * Thousands of generated invalid requests against a real server: each gets a 4xx problem, none changes
+ * anything (every ledger head is as before), and the server stays up.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { FlagStore, LmdbAdapter, SYSTEM_NAMESPACE } from '@switchyard/store';
+import fc from 'fast-check';
+import type { FastifyInstance } from 'fastify';
+import { buildServer } from './app.js';
+import { bootstrap } from './governance/bootstrap.js';
+
+const valid = {
+  key: 'fuzz/target/flag',
+  type: 'boolean',
+  variations: { on: true, off: false },
+  environments: { development: { enabled: true, offVariation: 'off', default: 'on' } },
+};
+
+/** Changes that make a valid flag document invalid, whatever else it holds. */
+const breakDocument = fc.oneof(
+  fc.string().map((key) => ({ ...valid, key: `Bad Key ${key}` })),
+  fc.constantFrom('bool', 'integer', '', 'BOOLEAN').map((type) => ({ ...valid, type })),
+  fc
+    .anything()
+    .filter((v) => typeof v !== 'object' || v === null || Array.isArray(v))
+    .map((variations) => ({ ...valid, variations })),
+  fc.string({ minLength: 1 }).map((field) => ({ ...valid, [`x-${field}`]: 1 })),
+  // Weights that sum to 101%.
+  fc.integer({ min: 1, max: 99 }).map((on) => ({
+    ...valid,
+    environments: {
+      development: { enabled: true, offVariation: 'off', default: { rollout: { on, off: 101 - on } } },
+    },
+  })),
+  fc.string().map((op) => ({
+    ...valid,
+    environments: {
+      development: {
+        enabled: true,
+        offVariation: 'off',
+        default: 'on',
+        rules: [{ id: 'r', when: [{ attribute: 'a', op: `~${op}`, values: [] }], serve: 'on' }],
+      },
+    },
+  })),
+  fc.constantFrom('enabled', 'offVariation', 'default').map((field) => {
+    const { [field]: _dropped, ...state } = valid.environments.development as Record<string, unknown>;
+    return { ...valid, environments: { development: state } };
+  }),
+);
+
+/** Bodies that are not a flag document at all. */
+const garbage = fc.oneof(fc.anything(), fc.object(), fc.array(fc.anything()));
+
+type Request = {
+  method: string;
+  path: string;
+  body?: unknown;
+  raw?: string;
+  headers?: Record<string, string>;
+};
+
+const statePath = `/api/v1/flags/${encodeURIComponent('fuzz/existing/flag')}/environments/development`;
+
+const requests: fc.Arbitrary<Request> = fc.oneof(
+  breakDocument.map((body) => ({ method: 'POST', path: '/api/v1/flags', body })),
+  garbage.map((body) => ({ method: 'POST', path: '/api/v1/flags', body })),
+  fc.string().map((raw) => ({ method: 'POST', path: '/api/v1/flags', raw: `{${raw}` })),
+  fc.record({ enabled: fc.anything(), offVariation: fc.anything() }).map((body) => ({
+    method: 'PUT',
+    path: statePath,
+    body,
+    headers: { 'if-match': '"1"' },
+  })),
+  fc.string().map((tag) => ({
+    method: 'PUT',
+    path: statePath,
+    body: valid.environments.development,
+    headers: { 'if-match': `x${tag}` },
+  })),
+  fc.integer({ min: 2, max: 1e6 }).map((v) => ({
+    method: 'PUT',
+    path: statePath,
+    body: { ...valid.environments.development, enabled: false },
+    headers: { 'if-match': `"${v}"` },
+  })),
+  fc.anything().map((toVersion) => ({
+    method: 'POST',
+    path: `${statePath}/rollback`,
+    body: { toVersion: typeof toVersion === 'number' ? -1 : toVersion },
+  })),
+  fc
+    .tuple(fc.constantFrom('GET', 'POST', 'PUT', 'PATCH', 'DELETE'), fc.webSegment())
+    .map(([method, segment]) => ({
+      method,
+      path: `/api/v1/nowhere/${segment}`,
+    })),
+  fc
+    .record({ name: fc.anything(), role: fc.string() })
+    .map((body) => ({ method: 'POST', path: '/api/v1/tokens', body })),
+  fc.anything().map((description) => ({
+    method: 'PATCH',
+    path: `/api/v1/flags/${encodeURIComponent('fuzz/existing/flag')}`,
+    body: { description: typeof description === 'string' ? 1 : description, type: 'string' },
+  })),
+);
+
+describe('generated invalid requests', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'switchyard-fuzz-'));
+  let store: FlagStore;
+  let app: FastifyInstance;
+  let base: string;
+  let token: string;
+
+  before(async () => {
+    store = new FlagStore(new LmdbAdapter({ path: dir }));
+    token = (await bootstrap(store)).adminToken!;
+    await store.flags.create({ ...valid, key: 'fuzz/existing/flag' }, { actor: 'test' });
+    app = await buildServer({ store, rateLimits: false });
+    await app.listen({ port: 0, host: '127.0.0.1' });
+    const address = app.server.address();
+    base = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
+  });
+  after(async () => {
+    await app.close();
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const heads = async () =>
+    Promise.all(['fuzz/existing', 'fuzz/target', SYSTEM_NAMESPACE].map((ns) => store.adapter.ledgerHead(ns)));
+
+  it('answers 2,400 of them with a 4xx problem, changes nothing, and stays up', async () => {
+    const before = await heads();
+    const tokensBefore = await store.tokens.list({ limit: 100 });
+    let sent = 0;
+    await fc.assert(
+      fc.asyncProperty(requests, async (request) => {
+        const hasBody = request.body !== undefined || request.raw !== undefined;
+        const response = await fetch(`${base}${request.path}`, {
+          method: request.method,
+          headers: {
+            authorization: `Bearer ${token}`,
+            ...(hasBody ? { 'content-type': 'application/json' } : {}),
+            ...request.headers,
+          },
+          ...(hasBody ? { body: request.raw ?? JSON.stringify(request.body) ?? 'null' } : {}),
+        });
+        const text = await response.text();
+        sent++;
+        assert.ok(
+          response.status >= 400 && response.status < 500,
+          `${request.method} ${request.path} → ${response.status}: ${text}`,
+        );
+        assert.match(response.headers.get('content-type') ?? '', /^application\/problem\+json/);
+      }),
+      { numRuns: 2400 },
+    );
+    assert.equal(sent, 2400);
+    assert.deepEqual(await heads(), before, 'no ledger moved');
+    assert.equal((await store.tokens.list({ limit: 100 })).length, tokensBefore.length);
+    assert.equal((await fetch(`${base}/healthz`)).status, 200);
+  });
+});
