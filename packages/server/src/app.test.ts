@@ -334,6 +334,83 @@ describe('control plane over HTTP', () => {
     );
   });
 
+  it('keeps segments, versioned per environment, that flags can reference', async () => {
+    const created = await call('POST', '/api/v1/segments', {
+      token: tokens.editor,
+      body: { key: 'team/a/beta', environments: { development: { included: ['u1'] } } },
+    });
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    const segmentPath = `/api/v1/segments/${encodeURIComponent('team/a/beta')}`;
+    assert.deepEqual(
+      (await call('GET', segmentPath, { token: tokens.viewer })).body.states.development.state.included,
+      ['u1'],
+    );
+    const updated = await call('PUT', `${segmentPath}/environments/development`, {
+      token: tokens.editor,
+      body: { included: ['u1', 'u2'] },
+      headers: { 'if-match': '"1"' },
+    });
+    assert.equal(updated.headers.get('etag'), '"2"');
+    const rule = { id: 'beta', when: [{ op: 'inSegment', values: ['team/a/beta'] }], serve: 'on' };
+    const flag = flagDoc('team/a/uses-beta');
+    flag.environments.development = { ...flag.environments.development, rules: [rule] } as never;
+    assert.equal((await call('POST', '/api/v1/flags', { token: tokens.editor, body: flag })).status, 201);
+    assert.equal((await call('DELETE', segmentPath, { token: tokens.editor })).status, 204);
+  });
+
+  it('applies a set of documents: a dry run plans, an apply creates and updates, identity never changes', async () => {
+    const documents = [
+      flagDoc('team/a/applied-new'),
+      {
+        ...flagDoc('team/a/roles'),
+        description: 'Changed by apply',
+        tags: ['demo'],
+        environments: { development: { enabled: true, offVariation: 'off', default: 'off' } },
+      },
+    ];
+    const plan = await call('POST', '/api/v1/apply', {
+      token: tokens.publisher,
+      body: { documents, dryRun: true },
+    });
+    assert.equal(plan.status, 200, JSON.stringify(plan.body));
+    assert.deepEqual(plan.body.created, ['team/a/applied-new']);
+    assert.deepEqual(plan.body.updated.map((u: { key: string }) => u.key).sort(), [
+      'team/a/roles',
+      'team/a/roles',
+    ]);
+    assert.equal(
+      (await call('GET', path('team/a/applied-new'), { token: tokens.admin })).status,
+      404,
+      'a dry run writes nothing',
+    );
+    const applied = await call('POST', '/api/v1/apply', { token: tokens.publisher, body: { documents } });
+    assert.equal(applied.status, 200, JSON.stringify(applied.body));
+    assert.equal((await call('GET', path('team/a/applied-new'), { token: tokens.admin })).status, 200);
+    const roles = (await call('GET', path('team/a/roles'), { token: tokens.admin })).body;
+    assert.equal(roles.meta.description, 'Changed by apply');
+    assert.equal(roles.states.development.state.default, 'off');
+    const again = await call('POST', '/api/v1/apply', { token: tokens.publisher, body: { documents } });
+    assert.deepEqual([again.body.created, again.body.updated, again.body.unchanged], [[], [], 2]);
+    const retyped = await call('POST', '/api/v1/apply', {
+      token: tokens.publisher,
+      body: {
+        documents: [{ ...flagDoc('team/a/roles'), type: 'string', variations: { on: 'a', off: 'b' } }],
+      },
+    });
+    assert.equal(retyped.status, 422);
+    assert.match(retyped.body.detail, /identity and cannot change/);
+    const invalid = await call('POST', '/api/v1/apply', {
+      token: tokens.publisher,
+      body: { documents: [{ key: 'team/a/x' }] },
+    });
+    assert.equal(invalid.status, 422);
+    assert.ok(
+      invalid.body.errors.some(
+        (e: { document: string; path: string }) => e.document === 'team/a/x' && e.path === 'type',
+      ),
+    );
+  });
+
   it('answers unknown routes and oversized bodies with problems', async () => {
     const unknown = await call('GET', '/api/v1/nothing', { token: tokens.admin });
     assert.equal(unknown.status, 404);

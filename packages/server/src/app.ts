@@ -9,7 +9,9 @@ import { type FlagStore, SYSTEM_NAMESPACE } from '@switchyard/store';
 import Fastify, { type FastifyInstance, type FastifyRequest, type FastifyServerOptions } from 'fastify';
 import { Counter, collectDefaultMetrics, Histogram, Registry } from 'prom-client';
 import { adminRoutes } from './api/admin.js';
+import { applyRoutes } from './api/apply.js';
 import { flagRoutes } from './api/flags.js';
+import { segmentRoutes } from './api/segments.js';
 import { authenticate, type Principal } from './governance/access.js';
 import { DEFAULT_RATE_LIMITS, RateLimiter, type RateLimitOptions } from './governance/rate-limits.js';
 import { HttpProblem, sendProblem } from './problems.js';
@@ -173,6 +175,8 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
 
   const deps = { store, clock };
   flagRoutes(app, deps);
+  segmentRoutes(app, deps);
+  applyRoutes(app, deps);
   adminRoutes(app, deps);
   return app;
 }

@@ -1,0 +1,64 @@
+/**
+ * Segment routes: create, read, change a segment's state per environment (with `If-Match`), delete.
+ */
+import { type SegmentState, splitKey } from '@switchyard/core';
+import type { FastifyInstance } from 'fastify';
+import { authorize } from '../governance/access.js';
+import { badRequest, HttpProblem } from '../problems.js';
+import { changeContext, ifMatch, type RouteDeps } from './flags.js';
+
+type Params = { key: string; env: string };
+
+export function segmentRoutes(app: FastifyInstance, { store }: RouteDeps): void {
+  const isProtected = async (environment: string) =>
+    (await store.flags.environments()).find((e) => e.name === environment)?.protected === true;
+
+  app.post(
+    '/api/v1/segments',
+    { schema: { tags: ['segments'], body: { type: 'object' } } },
+    async (request, reply) => {
+      const document = request.body as { key?: unknown };
+      if (typeof document.key !== 'string' || !document.key.includes('/')) {
+        throw badRequest('the body is a segment document with a "key" like "checkout/payments/beta-testers"');
+      }
+      authorize(request.principal!, 'write', { namespace: splitKey(document.key).namespace });
+      const view = await store.segments.create({ kind: 'segment', ...document }, changeContext(request));
+      return reply
+        .code(201)
+        .header('location', `/api/v1/segments/${encodeURIComponent(document.key)}`)
+        .send(view);
+    },
+  );
+
+  app.get('/api/v1/segments/:key', { schema: { tags: ['segments'] } }, async (request) => {
+    const { key } = request.params as Params;
+    authorize(request.principal!, 'read', { namespace: splitKey(key).namespace });
+    const view = await store.segments.get(key);
+    if (view === undefined) throw new HttpProblem(404, 'Not Found', `segment "${key}" does not exist`);
+    return view;
+  });
+
+  app.put(
+    '/api/v1/segments/:key/environments/:env',
+    { schema: { tags: ['segments'], body: { type: 'object' } } },
+    async (request, reply) => {
+      const { key, env } = request.params as Params;
+      authorize(request.principal!, 'write', {
+        namespace: splitKey(key).namespace,
+        environment: env,
+        protectedEnvironment: await isProtected(env),
+      });
+      const expected = ifMatch(request, true)!;
+      const { reason: _reason, ...state } = request.body as SegmentState & { reason?: string };
+      const record = await store.segments.updateState(key, env, expected, state, changeContext(request));
+      return reply.header('etag', `"${record.version}"`).send(record);
+    },
+  );
+
+  app.delete('/api/v1/segments/:key', { schema: { tags: ['segments'] } }, async (request, reply) => {
+    const { key } = request.params as Params;
+    authorize(request.principal!, 'write', { namespace: splitKey(key).namespace });
+    await store.segments.delete(key, changeContext(request));
+    return reply.code(204).send();
+  });
+}
