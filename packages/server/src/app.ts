@@ -31,6 +31,8 @@ export interface ServerOptions {
   bodyLimit?: number;
   /** Limits on changes per token and per namespace; `false` turns them off. */
   rateLimits?: RateLimitOptions | false;
+  /** Serve HTTPS with this key and certificate (PEM). */
+  tls?: { key: Buffer; cert: Buffer };
 }
 
 const VERSION = '0.1.0';
@@ -59,6 +61,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   const { store } = options;
   const clock = options.clock ?? Date.now;
   const app = Fastify({
+    ...(options.tls === undefined ? {} : { https: options.tls }),
     logger: options.logger ?? false,
     bodyLimit: options.bodyLimit ?? 1024 * 1024,
     genReqId: (request) => {

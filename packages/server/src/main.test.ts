@@ -3,8 +3,9 @@
  * token once; a restart keeps every flag and token and prints none.
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { get as httpsGet } from 'node:https';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -34,10 +35,11 @@ function freePort(): Promise<number> {
 async function serve(
   port: number,
   env: Record<string, string> = {},
+  args: string[] = [],
 ): Promise<{ child: ChildProcess; output: string }> {
   const child = spawn(
     process.execPath,
-    ['--conditions=source', '--import', 'tsx', main, '--port', String(port), '--data', dir],
+    ['--conditions=source', '--import', 'tsx', main, '--port', String(port), '--data', dir, ...args],
     {
       env: { ...process.env, LOG_LEVEL: 'warn', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -98,6 +100,46 @@ describe('switchyard serve', () => {
     const view = (await read.json()) as { states: Record<string, unknown> };
     assert.deepEqual(Object.keys(view.states).sort(), ['development', 'production', 'staging']);
     await stop(second.child);
+  });
+
+  it('serves HTTPS with --tls-cert and --tls-key', async () => {
+    const certs = mkdtempSync(join(tmpdir(), 'switchyard-tls-'));
+    const key = join(certs, 'key.pem');
+    const cert = join(certs, 'cert.pem');
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'rsa:2048',
+        '-nodes',
+        '-days',
+        '1',
+        '-subj',
+        '/CN=localhost',
+        '-addext',
+        'subjectAltName=DNS:localhost,IP:127.0.0.1',
+        '-keyout',
+        key,
+        '-out',
+        cert,
+      ],
+      { stdio: 'ignore' },
+    );
+    const port = await freePort();
+    const server = await serve(port, {}, ['--tls-cert', cert, '--tls-key', key]);
+    assert.match(server.output, new RegExp(`on https://127\\.0\\.0\\.1:${port}`));
+    const body = await new Promise<string>((resolve, reject) => {
+      httpsGet({ host: '127.0.0.1', port, path: '/healthz', ca: readFileSync(cert) }, (response) => {
+        let text = '';
+        response.on('data', (chunk) => (text += chunk));
+        response.on('end', () => resolve(text));
+      }).on('error', reject);
+    });
+    assert.deepEqual(JSON.parse(body), { status: 'ok' });
+    await stop(server.child);
+    rmSync(certs, { recursive: true, force: true });
   });
 
   it('takes the first admin token from SWITCHYARD_ADMIN_TOKEN', async () => {

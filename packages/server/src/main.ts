@@ -3,8 +3,9 @@
  *
  *   --port 8080   --host 127.0.0.1   --data ./data
  *   --store redis://host:port | redis-cluster://host:port,host:port   (instead of LMDB)
+ *   --tls-cert cert.pem --tls-key key.pem                             (HTTPS)
  */
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { FlagStore, LmdbAdapter, RedisAdapter, type StoreAdapter } from '@switchyard/store';
@@ -18,6 +19,8 @@ const { values } = parseArgs({
     data: { type: 'string', default: './data' },
     store: { type: 'string' },
     'wait-replicas': { type: 'string', default: '1' },
+    'tls-cert': { type: 'string' },
+    'tls-key': { type: 'string' },
   },
 });
 
@@ -41,7 +44,19 @@ if (values.store === undefined) {
 }
 const store = new FlagStore(adapter);
 const first = await bootstrap(store, process.env.SWITCHYARD_ADMIN_TOKEN || undefined);
-const app = await buildServer({ store, logger: { level: process.env.LOG_LEVEL ?? 'info' } });
+if ((values['tls-cert'] === undefined) !== (values['tls-key'] === undefined)) {
+  console.error('--tls-cert and --tls-key go together: give both (PEM files) or neither');
+  process.exit(2);
+}
+const tls =
+  values['tls-cert'] === undefined
+    ? undefined
+    : { cert: readFileSync(values['tls-cert']), key: readFileSync(values['tls-key']!) };
+const app = await buildServer({
+  store,
+  logger: { level: process.env.LOG_LEVEL ?? 'info' },
+  ...(tls ? { tls } : {}),
+});
 const address = await app.listen({ port, host: values.host });
 
 const where =
