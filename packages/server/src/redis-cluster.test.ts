@@ -55,8 +55,8 @@ describe('several servers on one Redis Cluster', () => {
       ...(body === undefined ? {} : { body: JSON.stringify(body) }),
     });
     // biome-ignore lint/suspicious/noExplicitAny: tests read JSON responses loosely
-    const body = (await response.json()) as Record<string, any>;
-    return { status: response.status, etag: response.headers.get('etag'), body };
+    const json = (await response.json()) as Record<string, any>;
+    return { status: response.status, etag: response.headers.get('etag'), body: json };
   };
 
   it('reads on one server what the other wrote, and changes it there', async () => {
