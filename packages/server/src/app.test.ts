@@ -11,6 +11,7 @@ import type { FastifyInstance } from 'fastify';
 import { buildServer } from './app.js';
 import { newToken, type Role } from './governance/access.js';
 import { bootstrap } from './governance/bootstrap.js';
+import { createMetrics } from './metrics.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'switchyard-server-'));
 let app: FastifyInstance;
@@ -50,7 +51,8 @@ const flagDoc = (key: string, production: Record<string, unknown> = {}) => ({
 const path = (key: string) => `/api/v1/flags/${encodeURIComponent(key)}`;
 
 before(async () => {
-  store = new FlagStore(new LmdbAdapter({ path: dir }));
+  const metrics = createMetrics();
+  store = new FlagStore(new LmdbAdapter({ path: dir }), { observe: metrics.observeStore });
   const first = await bootstrap(store);
   tokens.admin = first.adminToken!;
   const make = async (name: string, role: Role, scopes = {}) => {
@@ -62,7 +64,7 @@ before(async () => {
   await make('editor', 'editor');
   await make('publisher', 'publisher');
   await make('scoped', 'publisher', { namespaces: ['team/a'], environments: ['development'] });
-  app = await buildServer({ store });
+  app = await buildServer({ store, metrics });
   await app.listen({ port: 0, host: '127.0.0.1' });
   const address = app.server.address();
   base = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
@@ -83,7 +85,15 @@ describe('control plane over HTTP', () => {
     assert.equal(openapi.openapi, '3.1.0');
     assert.ok(openapi.paths['/api/v1/flags']);
     assert.equal((await call('GET', '/docs')).status, 200);
-    assert.match((await call('GET', '/metrics')).body, /switchyard_http_request_duration_seconds/);
+    const metrics = (await call('GET', '/metrics')).body;
+    assert.match(
+      metrics,
+      /switchyard_http_request_duration_seconds_count\{route="\/healthz",method="GET",status="200"\} 1/,
+    );
+    assert.match(
+      metrics,
+      /switchyard_store_operation_duration_seconds_count\{operation="ledgerHead",outcome="ok"\} \d+/,
+    );
   });
 
   it('refuses API calls without a valid token, as problem+json', async () => {

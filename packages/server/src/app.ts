@@ -5,15 +5,16 @@
 import { randomUUID } from 'node:crypto';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
+import { type Span, SpanStatusCode, trace } from '@opentelemetry/api';
 import { type FlagStore, SYSTEM_NAMESPACE } from '@switchyard/store';
 import Fastify, { type FastifyInstance, type FastifyRequest, type FastifyServerOptions } from 'fastify';
-import { Counter, collectDefaultMetrics, Histogram, Registry } from 'prom-client';
 import { adminRoutes } from './api/admin.js';
 import { applyRoutes } from './api/apply.js';
 import { flagRoutes } from './api/flags.js';
 import { segmentRoutes } from './api/segments.js';
 import { authenticate, type Principal } from './governance/access.js';
 import { DEFAULT_RATE_LIMITS, RateLimiter, type RateLimitOptions } from './governance/rate-limits.js';
+import { createMetrics, type Metrics } from './metrics.js';
 import { HttpProblem, sendProblem } from './problems.js';
 
 declare module 'fastify' {
@@ -31,6 +32,8 @@ export interface ServerOptions {
   bodyLimit?: number;
   /** Limits on changes per token and per namespace; `false` turns them off. */
   rateLimits?: RateLimitOptions | false;
+  /** The metrics to register into (create them first to also pass `observeStore` to the store). */
+  metrics?: Metrics;
   /** Serve HTTPS with this key and certificate (PEM). */
   tls?: { key: Buffer; cert: Buffer };
 }
@@ -71,41 +74,14 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     ajv: { customOptions: { coerceTypes: 'array', removeAdditional: false, allErrors: false } },
   });
 
-  const registry = new Registry();
-  collectDefaultMetrics({ register: registry });
-  const latency = new Histogram({
-    name: 'switchyard_http_request_duration_seconds',
-    help: 'HTTP request latency by route, method and status',
-    labelNames: ['route', 'method', 'status'],
-    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
-    registers: [registry],
-  });
-  const failures = new Counter({
-    name: 'switchyard_auth_failures_total',
-    help: 'Requests refused for a missing, unknown, revoked or expired token',
-    registers: [registry],
-  });
-  const changes = new Counter({
-    name: 'switchyard_changes_total',
-    help: 'Successful changes through the API, by outcome',
-    labelNames: ['method'],
-    registers: [registry],
-  });
-  const conflicts = new Counter({
-    name: 'switchyard_conflicts_total',
-    help: 'Changes refused because the version moved',
-    registers: [registry],
-  });
-
-  const rateLimited = new Counter({
-    name: 'switchyard_rate_limited_total',
-    help: 'Changes refused by a rate limit',
-    registers: [registry],
-  });
+  const metrics = options.metrics ?? createMetrics();
+  const { registry } = metrics;
+  const tracer = trace.getTracer('switchyard-server', VERSION);
+  const spans = new WeakMap<FastifyRequest, Span>();
 
   app.setErrorHandler((error, request, reply) => {
-    if (error instanceof HttpProblem && error.status === 401) failures.inc();
-    if ((error as { name?: string }).name === 'ConflictError') conflicts.inc();
+    if (error instanceof HttpProblem && error.status === 401) metrics.authFailures.inc();
+    if ((error as { name?: string }).name === 'ConflictError') metrics.conflicts.inc();
     return sendProblem(error, request, reply);
   });
   app.setNotFoundHandler((request, reply) =>
@@ -117,8 +93,16 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   );
 
   app.addHook('onRequest', async (request) => {
-    if (request.url.startsWith('/api/'))
+    // A span per request, through the OpenTelemetry API: a no-op unless the process installs an SDK.
+    spans.set(
+      request,
+      tracer.startSpan(`${request.method} ${request.url.split('?')[0]}`, {
+        attributes: { 'http.request.method': request.method },
+      }),
+    );
+    if (request.url.startsWith('/api/')) {
       request.principal = await authenticate(store, request.headers.authorization, clock());
+    }
   });
   const limiter =
     options.rateLimits === false
@@ -129,18 +113,26 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     try {
       limiter.take(request.principal.tokenId, namespaceOf(request));
     } catch (error) {
-      rateLimited.inc();
+      metrics.rateLimited.inc();
       throw error;
     }
   });
   app.addHook('onResponse', async (request, reply) => {
     const route = request.routeOptions.url ?? 'unknown';
-    latency.observe(
+    metrics.requests.observe(
       { route, method: request.method, status: String(reply.statusCode) },
       reply.elapsedTime / 1000,
     );
-    if (request.method !== 'GET' && reply.statusCode < 300 && route.startsWith('/api/'))
-      changes.inc({ method: request.method });
+    if (request.method !== 'GET' && reply.statusCode < 300 && route.startsWith('/api/')) {
+      metrics.changes.inc({ method: request.method });
+    }
+    const span = spans.get(request);
+    if (span !== undefined) {
+      span.setAttribute('http.route', route);
+      span.setAttribute('http.response.status_code', reply.statusCode);
+      if (reply.statusCode >= 500) span.setStatus({ code: SpanStatusCode.ERROR });
+      span.end();
+    }
   });
 
   await app.register(swagger, {

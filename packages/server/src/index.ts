@@ -2,4 +2,5 @@
 export { buildServer, type ServerOptions } from './app.js';
 export { authenticate, authorize, newToken, type Principal, ROLES, type Role } from './governance/access.js';
 export { type Bootstrapped, bootstrap } from './governance/bootstrap.js';
+export { createMetrics, type Metrics } from './metrics.js';
 export { HttpProblem } from './problems.js';

@@ -11,6 +11,7 @@ import { parseArgs } from 'node:util';
 import { FlagStore, LmdbAdapter, RedisAdapter, type StoreAdapter } from '@switchyard/store';
 import { buildServer } from './app.js';
 import { bootstrap } from './governance/bootstrap.js';
+import { createMetrics } from './metrics.js';
 
 const { values } = parseArgs({
   options: {
@@ -42,7 +43,8 @@ if (values.store === undefined) {
     waitReplicas: cluster ? Number(values['wait-replicas']) : 0,
   });
 }
-const store = new FlagStore(adapter);
+const metrics = createMetrics();
+const store = new FlagStore(adapter, { observe: metrics.observeStore });
 const first = await bootstrap(store, process.env.SWITCHYARD_ADMIN_TOKEN || undefined);
 if ((values['tls-cert'] === undefined) !== (values['tls-key'] === undefined)) {
   console.error('--tls-cert and --tls-key go together: give both (PEM files) or neither');

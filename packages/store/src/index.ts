@@ -27,6 +27,7 @@ export {
 export { type FeedListener, Ledger, type Subscription } from './feed.js';
 export { type EnvironmentRecord, Flags, type FlagView } from './flags.js';
 export { chainHash, digestOf, GENESIS, type VerifyResult, verifyChain } from './ledger.js';
+export { ObservedAdapter, type StoreObserver } from './observed.js';
 export { enabledAt, type FlagQuery, type Page, Queries } from './queries.js';
 export {
   type ChangeEvent,

@@ -5,6 +5,7 @@
 import type { StoreAdapter } from './contract.js';
 import { Ledger } from './feed.js';
 import { Flags } from './flags.js';
+import { ObservedAdapter, type StoreObserver } from './observed.js';
 import { Queries } from './queries.js';
 import { Segments } from './segments.js';
 import { Tokens } from './tokens.js';
@@ -19,6 +20,8 @@ export interface FlagStoreOptions {
   idempotencyTtlMs?: number;
   /** How often the change feed polls, to cover lost notifications. */
   feedPollIntervalMs?: number;
+  /** Told the duration and outcome of every adapter operation (for metrics). */
+  observe?: StoreObserver;
 }
 
 export class FlagStore {
@@ -28,22 +31,22 @@ export class FlagStore {
   readonly segments: Segments;
   readonly tokens: Tokens;
 
-  constructor(
-    readonly adapter: StoreAdapter,
-    options: FlagStoreOptions = {},
-  ) {
+  readonly adapter: StoreAdapter;
+
+  constructor(adapter: StoreAdapter, options: FlagStoreOptions = {}) {
+    this.adapter = options.observe === undefined ? adapter : new ObservedAdapter(adapter, options.observe);
     const clock = options.clock ?? Date.now;
-    const writer = new Writer(adapter, {
+    const writer = new Writer(this.adapter, {
       clock,
       idempotencyTtlMs: options.idempotencyTtlMs ?? 24 * 3600_000,
     });
-    this.flags = new Flags(adapter, writer, options.historyLimit ?? 100);
-    this.queries = new Queries(adapter, clock);
-    this.ledger = new Ledger(adapter, { clock, pollIntervalMs: options.feedPollIntervalMs ?? 1000 });
-    this.segments = new Segments(adapter, writer, async () =>
+    this.flags = new Flags(this.adapter, writer, options.historyLimit ?? 100);
+    this.queries = new Queries(this.adapter, clock);
+    this.ledger = new Ledger(this.adapter, { clock, pollIntervalMs: options.feedPollIntervalMs ?? 1000 });
+    this.segments = new Segments(this.adapter, writer, async () =>
       (await this.flags.environments()).map((e) => e.name),
     );
-    this.tokens = new Tokens(adapter, writer);
+    this.tokens = new Tokens(this.adapter, writer);
   }
 
   close(): Promise<void> {

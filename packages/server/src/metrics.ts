@@ -1,0 +1,64 @@
+/**
+ * The control plane's Prometheus metrics, in a registry of their own: request latency by route, store
+ * operation latency, changes, conflicts, rate-limited requests and authentication failures.
+ */
+import type { StoreObserver } from '@switchyard/store';
+import { Counter, collectDefaultMetrics, Histogram, Registry } from 'prom-client';
+
+const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
+
+export interface Metrics {
+  registry: Registry;
+  requests: Histogram<'route' | 'method' | 'status'>;
+  changes: Counter<'method'>;
+  conflicts: Counter;
+  rateLimited: Counter;
+  authFailures: Counter;
+  /** Give this to the `FlagStore` (its `observe` option) to measure store latency. */
+  observeStore: StoreObserver;
+}
+
+export function createMetrics(): Metrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  const storeLatency = new Histogram({
+    name: 'switchyard_store_operation_duration_seconds',
+    help: 'Store adapter operation latency, by operation and outcome',
+    labelNames: ['operation', 'outcome'],
+    buckets: LATENCY_BUCKETS,
+    registers: [registry],
+  });
+  return {
+    registry,
+    requests: new Histogram({
+      name: 'switchyard_http_request_duration_seconds',
+      help: 'HTTP request latency by route, method and status',
+      labelNames: ['route', 'method', 'status'],
+      buckets: LATENCY_BUCKETS,
+      registers: [registry],
+    }),
+    changes: new Counter({
+      name: 'switchyard_changes_total',
+      help: 'Successful changes through the API, by method',
+      labelNames: ['method'],
+      registers: [registry],
+    }),
+    conflicts: new Counter({
+      name: 'switchyard_conflicts_total',
+      help: 'Changes refused because the version moved',
+      registers: [registry],
+    }),
+    rateLimited: new Counter({
+      name: 'switchyard_rate_limited_total',
+      help: 'Changes refused by a rate limit',
+      registers: [registry],
+    }),
+    authFailures: new Counter({
+      name: 'switchyard_auth_failures_total',
+      help: 'Requests refused for a missing, unknown, revoked or expired token',
+      registers: [registry],
+    }),
+    observeStore: (operation, seconds, ok) =>
+      storeLatency.observe({ operation, outcome: ok ? 'ok' : 'error' }, seconds),
+  };
+}
