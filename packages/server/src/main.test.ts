@@ -4,7 +4,8 @@
  */
 import assert from 'node:assert/strict';
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { get as httpsGet } from 'node:https';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -140,6 +141,43 @@ describe('switchyard serve', () => {
     assert.deepEqual(JSON.parse(body), { status: 'ok' });
     await stop(server.child);
     rmSync(certs, { recursive: true, force: true });
+  });
+
+  it('encrypts sensitive values at rest with SWITCHYARD_MASTER_KEY, and reads them after a restart', async () => {
+    const port = await freePort();
+    const env = {
+      SWITCHYARD_ADMIN_TOKEN: `sy_${'cd'.repeat(8)}_${'d'.repeat(43)}`,
+      SWITCHYARD_MASTER_KEY: randomBytes(32).toString('base64'),
+    };
+    const headers = {
+      authorization: `Bearer ${env.SWITCHYARD_ADMIN_TOKEN}`,
+      'content-type': 'application/json',
+    };
+    const secret = 'whsec_0123456789-super-secret';
+    let server = await serve(port, env);
+    const created = await fetch(`http://127.0.0.1:${port}/api/v1/flags`, {
+      method: 'POST',
+      headers,
+      body: JSON.stringify({
+        key: 'app/hooks/signing',
+        type: 'string',
+        sensitive: true,
+        variations: { current: secret, none: '' },
+        environments: {},
+      }),
+    });
+    assert.equal(created.status, 201, await created.text());
+    await stop(server.child);
+    const files = Buffer.concat(readdirSync(dir).map((f) => readFileSync(join(dir, f))));
+    assert.equal(files.includes(Buffer.from(secret)), false, 'no plaintext in the data directory');
+    server = await serve(port, env);
+    const read = await fetch(
+      `http://127.0.0.1:${port}/api/v1/flags/${encodeURIComponent('app/hooks/signing')}`,
+      { headers },
+    );
+    const view = (await read.json()) as { meta: { variations: Record<string, string> } };
+    assert.equal(view.meta.variations.current, secret);
+    await stop(server.child);
   });
 
   it('takes the first admin token from SWITCHYARD_ADMIN_TOKEN', async () => {

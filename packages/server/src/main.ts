@@ -4,11 +4,21 @@
  *   --port 8080   --host 127.0.0.1   --data ./data
  *   --store redis://host:port | redis-cluster://host:port,host:port   (instead of LMDB)
  *   --tls-cert cert.pem --tls-key key.pem                             (HTTPS)
+ *
+ * Environment: SWITCHYARD_ADMIN_TOKEN (the first admin token), SWITCHYARD_MASTER_KEY or
+ * SWITCHYARD_MASTER_KEY_FILE (keys for sensitive values), LOG_LEVEL, PORT, HOST.
  */
 import { mkdirSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { FlagStore, LmdbAdapter, RedisAdapter, type StoreAdapter } from '@switchyard/store';
+import {
+  FlagStore,
+  keyring,
+  LmdbAdapter,
+  parseKey,
+  RedisAdapter,
+  type StoreAdapter,
+} from '@switchyard/store';
 import { buildServer } from './app.js';
 import { bootstrap } from './governance/bootstrap.js';
 import { createMetrics } from './metrics.js';
@@ -43,8 +53,22 @@ if (values.store === undefined) {
     waitReplicas: cluster ? Number(values['wait-replicas']) : 0,
   });
 }
+// Keys for sensitive variation values: SWITCHYARD_MASTER_KEY, or a file of keys, one a line, the first sealing
+// (the others still open older values, for rotation).
+const keyFile = process.env.SWITCHYARD_MASTER_KEY_FILE;
+const keyTexts = keyFile
+  ? readFileSync(keyFile, 'utf8')
+      .split('\n')
+      .filter((line) => line.trim() !== '')
+  : process.env.SWITCHYARD_MASTER_KEY
+    ? [process.env.SWITCHYARD_MASTER_KEY]
+    : [];
+const encryptionKeys = keyTexts.length > 0 ? keyring(keyTexts.map(parseKey)) : undefined;
 const metrics = createMetrics();
-const store = new FlagStore(adapter, { observe: metrics.observeStore });
+const store = new FlagStore(adapter, {
+  observe: metrics.observeStore,
+  ...(encryptionKeys ? { encryptionKeys } : {}),
+});
 const first = await bootstrap(store, process.env.SWITCHYARD_ADMIN_TOKEN || undefined);
 if ((values['tls-cert'] === undefined) !== (values['tls-key'] === undefined)) {
   console.error('--tls-cert and --tls-key go together: give both (PEM files) or neither');

@@ -6,6 +6,7 @@ import { type EnvironmentState, type FlagDocument, splitKey } from '@switchyard/
 import type { RecordWrite } from './contract.js';
 import { indexRecords } from './indexes.js';
 import { encodeRecord, type FlagMeta, paths, type StateRecord } from './records.js';
+import { type Keyring, sealMeta } from './sensitive.js';
 
 export const iso = (ms: number) => new Date(ms).toISOString();
 
@@ -34,6 +35,7 @@ export function creationRecords(
   environments: readonly string[],
   now: number,
   actor: string,
+  keys: Keyring | undefined,
 ): RecordWrite[] {
   const { name } = splitKey(doc.key);
   const { environments: _e, schemaVersion: _s, kind: _k, ...identity } = doc;
@@ -44,7 +46,9 @@ export function creationRecords(
     createdBy: actor,
     updatedAt: iso(now),
   };
-  const puts: RecordWrite[] = [{ path: paths.flag(name), version: 1, value: encodeRecord(meta) }];
+  const puts: RecordWrite[] = [
+    { path: paths.flag(name), version: 1, value: encodeRecord(sealMeta(meta, keys)) },
+  ];
   const states = new Map<string, EnvironmentState>();
   for (const env of environments) {
     const state = withoutVersion(doc.environments[env] ?? initialState(doc));

@@ -30,6 +30,7 @@ import {
   type StateRecord,
   SYSTEM_NAMESPACE,
 } from './records.js';
+import { type Keyring, openMeta, redact, sealMeta } from './sensitive.js';
 import type { ChangeContext, Draft, Writer } from './writer.js';
 
 /** A flag with its states in every environment. */
@@ -66,15 +67,22 @@ export class Flags {
     private readonly adapter: StoreAdapter,
     private readonly writer: Writer,
     private readonly historyLimit: number,
+    /** Keys for sensitive variation values; none means sensitive flags are refused. */
+    private readonly keys?: Keyring,
   ) {}
 
   // ---- reads ----
+
+  /** A stored identity, decoded, with sensitive variation values opened. */
+  private openMeta(namespace: string, path: string, bytes: Uint8Array): FlagMeta {
+    return openMeta(decodeRecord<FlagMeta>(namespace, path, bytes), this.keys);
+  }
 
   async meta(key: string): Promise<{ meta: FlagMeta; version: number } | undefined> {
     const { namespace, name } = splitKey(key);
     const record = await this.adapter.get(namespace, paths.flag(name));
     if (record === undefined) return undefined;
-    return { meta: decodeRecord<FlagMeta>(namespace, record.path, record.value), version: record.version };
+    return { meta: this.openMeta(namespace, record.path, record.value), version: record.version };
   }
 
   async state(key: string, environment: string): Promise<StateRecord | undefined> {
@@ -163,9 +171,9 @@ export class Flags {
     if (hasReferences(doc)) await checkReferences(doc, this.reader, this.adapter);
     const { namespace, name } = splitKey(doc.key);
     return this.writer.commit(namespace, context, document, async (now) => {
-      const puts = creationRecords(doc, known, now, context.actor);
+      const puts = creationRecords(doc, known, now, context.actor, this.keys);
       const view: FlagView = {
-        meta: decodeRecord<FlagMeta>(namespace, puts[0]!.path, puts[0]!.value),
+        meta: this.openMeta(namespace, puts[0]!.path, puts[0]!.value),
         states: {},
       };
       known.forEach((env, i) => {
@@ -175,7 +183,7 @@ export class Flags {
         preconditions: [{ path: paths.flag(name), version: 0 }],
         puts,
         deletes: [],
-        event: { action: 'flag.create', flag: doc.key, toVersion: 1, patch: doc },
+        event: { action: 'flag.create', flag: doc.key, toVersion: 1, patch: redact(doc) },
         response: view,
         conflict: () => `flag "${doc.key}" already exists`,
       };
@@ -225,12 +233,12 @@ export class Flags {
         const changeContext = { actor: context.actor, ...(context.reason ? { reason: context.reason } : {}) };
         await this.writer.commit(namespace, changeContext, batch, async (now) => {
           const puts: RecordWrite[] = [];
-          for (const doc of batch) puts.push(...creationRecords(doc, known, now, context.actor));
+          for (const doc of batch) puts.push(...creationRecords(doc, known, now, context.actor, this.keys));
           return {
             preconditions: batch.map((doc) => ({ path: paths.flag(splitKey(doc.key).name), version: 0 })),
             puts,
             deletes: [],
-            event: { action: 'flag.import', patch: batch },
+            event: { action: 'flag.import', patch: batch.map(redact) },
             response: batch.length,
             conflict: (path) => `flag "${namespace}/${path.slice('flag/'.length)}" already exists`,
           };
@@ -299,7 +307,7 @@ export class Flags {
         ...environments.map((env) => paths.state(env, name)),
       ]);
       if (metaRecord === undefined) throw new NotFoundError(`flag "${key}" does not exist`);
-      const found = { meta: decodeRecord<FlagMeta>(namespace, metaRecord.path, metaRecord.value) };
+      const found = { meta: this.openMeta(namespace, metaRecord.path, metaRecord.value) };
       if (found.meta.archivedAt !== undefined) {
         throw new InvalidOperationError(`flag "${key}" is archived; restore it before changing it`);
       }
@@ -499,14 +507,14 @@ export class Flags {
         const indexes = await this.indexDiffForMeta(namespace, name, found.meta, next);
         return {
           preconditions: [{ path, version: expected }],
-          puts: [{ path, version, value: encodeRecord(next) }, ...indexes.puts],
+          puts: [{ path, version, value: encodeRecord(sealMeta(next, this.keys)) }, ...indexes.puts],
           deletes: indexes.deletes,
           event: {
             action,
             flag: key,
             fromVersion: expected,
             toVersion: version,
-            patch: mergePatch(found.meta, next),
+            patch: mergePatch(redact(found.meta), redact(next)),
           },
           response: next,
           conflict: (_p, wanted, actual) =>

@@ -8,6 +8,7 @@ import type { StoreAdapter } from './contract.js';
 import { StoreValidationError } from './errors.js';
 import { tokenize } from './indexes.js';
 import { decodeRecord, type FlagMeta, paths, type StateRecord, SYSTEM_NAMESPACE } from './records.js';
+import { type Keyring, openMeta } from './sensitive.js';
 
 export interface FlagQuery {
   /** Key prefix: a namespace prefix (`checkout/`) or a namespace and the start of names (`checkout/payments/new-`). */
@@ -67,6 +68,7 @@ export class Queries {
   constructor(
     private readonly adapter: StoreAdapter,
     private readonly clock: () => number,
+    private readonly keys?: Keyring,
   ) {}
 
   async list(query: FlagQuery): Promise<Page<FlagMeta>> {
@@ -100,7 +102,7 @@ export class Queries {
           after = names[i]!;
           const record = metas[i];
           if (record === undefined) continue;
-          const meta = decodeRecord<FlagMeta>(namespace, record.path, record.value);
+          const meta = openMeta(decodeRecord<FlagMeta>(namespace, record.path, record.value), this.keys);
           const state = states?.[i];
           if (
             this.matches(

@@ -8,6 +8,7 @@ import { Flags } from './flags.js';
 import { ObservedAdapter, type StoreObserver } from './observed.js';
 import { Queries } from './queries.js';
 import { Segments } from './segments.js';
+import type { Keyring } from './sensitive.js';
 import { Tokens } from './tokens.js';
 import { Writer } from './writer.js';
 
@@ -22,6 +23,8 @@ export interface FlagStoreOptions {
   feedPollIntervalMs?: number;
   /** Told the duration and outcome of every adapter operation (for metrics). */
   observe?: StoreObserver;
+  /** Keys that seal sensitive variation values (see `keyring`); without them, sensitive flags are refused. */
+  encryptionKeys?: Keyring;
 }
 
 export class FlagStore {
@@ -40,8 +43,8 @@ export class FlagStore {
       clock,
       idempotencyTtlMs: options.idempotencyTtlMs ?? 24 * 3600_000,
     });
-    this.flags = new Flags(this.adapter, writer, options.historyLimit ?? 100);
-    this.queries = new Queries(this.adapter, clock);
+    this.flags = new Flags(this.adapter, writer, options.historyLimit ?? 100, options.encryptionKeys);
+    this.queries = new Queries(this.adapter, clock, options.encryptionKeys);
     this.ledger = new Ledger(this.adapter, { clock, pollIntervalMs: options.feedPollIntervalMs ?? 1000 });
     this.segments = new Segments(this.adapter, writer, async () =>
       (await this.flags.environments()).map((e) => e.name),
