@@ -90,6 +90,11 @@ describe('switchyard serve', () => {
       }),
     });
     assert.equal(created.status, 201);
+    const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    assert.match(
+      metrics,
+      /switchyard_store_operation_duration_seconds_count\{operation="commit",outcome="ok"\} \d+/,
+    );
     await stop(first.child);
 
     const second = await serve(port);

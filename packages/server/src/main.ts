@@ -4,6 +4,7 @@
  *   --port 8080   --host 127.0.0.1   --data ./data
  *   --store redis://host:port | redis-cluster://host:port,host:port   (instead of LMDB)
  *   --tls-cert cert.pem --tls-key key.pem                             (HTTPS)
+ *   --rate-limit-per-token N --rate-limit-per-namespace N             (changes/s; 0 for none)
  *
  * Environment: SWITCHYARD_ADMIN_TOKEN (the first admin token), SWITCHYARD_MASTER_KEY or
  * SWITCHYARD_MASTER_KEY_FILE (keys for sensitive values), LOG_LEVEL, PORT, HOST.
@@ -21,6 +22,7 @@ import {
 } from '@switchyard/store';
 import { buildServer } from './app.js';
 import { bootstrap } from './governance/bootstrap.js';
+import { DEFAULT_RATE_LIMITS, type Limit } from './governance/rate-limits.js';
 import { createMetrics } from './metrics.js';
 
 const { values } = parseArgs({
@@ -31,6 +33,8 @@ const { values } = parseArgs({
     store: { type: 'string' },
     'wait-replicas': { type: 'string', default: '1' },
     'tls-cert': { type: 'string' },
+    'rate-limit-per-token': { type: 'string' },
+    'rate-limit-per-namespace': { type: 'string' },
     'tls-key': { type: 'string' },
   },
 });
@@ -78,8 +82,29 @@ const tls =
   values['tls-cert'] === undefined
     ? undefined
     : { cert: readFileSync(values['tls-cert']), key: readFileSync(values['tls-key']!) };
+/** A `--rate-limit-*` value: changes per second (bursts of twice that), 0 for none, absent for the default. */
+function limitArg(
+  name: 'rate-limit-per-token' | 'rate-limit-per-namespace',
+  fallback: Limit,
+): Limit | undefined {
+  const text = values[name];
+  if (text === undefined) return fallback;
+  const perSecond = Number(text);
+  if (!Number.isFinite(perSecond) || perSecond < 0) {
+    console.error(`--${name}: "${text}" is not a number of changes per second (0 turns the limit off)`);
+    process.exit(2);
+  }
+  return perSecond === 0 ? undefined : { perSecond, burst: 2 * perSecond };
+}
+const actorLimit = limitArg('rate-limit-per-token', DEFAULT_RATE_LIMITS.actor);
+const namespaceLimit = limitArg('rate-limit-per-namespace', DEFAULT_RATE_LIMITS.namespace);
 const app = await buildServer({
   store,
+  metrics,
+  rateLimits: {
+    ...(actorLimit ? { actor: actorLimit } : {}),
+    ...(namespaceLimit ? { namespace: namespaceLimit } : {}),
+  },
   logger: { level: process.env.LOG_LEVEL ?? 'info' },
   ...(tls ? { tls } : {}),
 });
