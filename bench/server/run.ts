@@ -1,0 +1,180 @@
+/**
+ * The control-plane benchmark (`npm run bench:server`): a real `serve` process on LMDB, driven over HTTP.
+ * Changes/s with 16 clients at ~0 and at 1M flags, applying 1M flags through `/api/v1/apply`, GET flag and
+ * query page latency at 1M flags, and the server's RSS.
+ *
+ *   --flags=N (default 1,000,000)   --seconds=S (default 5)   --json FILE
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { numberArg, parseArgs, stringArg } from '../harness/args.js';
+import { describeMachine, machineInfo } from '../harness/machine.js';
+import { writeJsonReport } from '../harness/output.js';
+import { formatRate, renderTable } from '../harness/table.js';
+import { latencies, rate } from '../store/measure.js';
+import { FLAGS_PER_NAMESPACE, flagDocument, flagKey, namespaceOf } from '../store/workload.js';
+
+const args = parseArgs();
+const FLAGS = numberArg(args, 'flags', 1_000_000);
+const SECONDS = numberArg(args, 'seconds', 5);
+const TOKEN = `sy_${'be'.repeat(8)}_${'n'.repeat(43)}`;
+const random = (n: number) => Math.floor(Math.random() * n);
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
+    });
+  });
+}
+
+async function startServer(dir: string, port: number): Promise<ChildProcess> {
+  const main = join(import.meta.dirname, '..', '..', 'packages', 'server', 'src', 'main.ts');
+  const child = spawn(
+    process.execPath,
+    [
+      '--conditions=source',
+      '--import',
+      'tsx',
+      main,
+      '--port',
+      String(port),
+      '--data',
+      dir,
+      '--rate-limit-per-token',
+      '0',
+      '--rate-limit-per-namespace',
+      '0',
+    ],
+    {
+      env: { ...process.env, SWITCHYARD_ADMIN_TOKEN: TOKEN, LOG_LEVEL: 'warn' },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
+  await new Promise<void>((resolve, reject) => {
+    let output = '';
+    child.stdout!.on('data', (chunk) => {
+      output += chunk;
+      if (output.includes('API docs:')) resolve();
+    });
+    child.on('exit', (code) => reject(new Error(`server exited with ${code}: ${output}`)));
+  });
+  return child;
+}
+
+function rssMiB(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 0) / 1024;
+}
+
+const port = await freePort();
+const base = `http://127.0.0.1:${port}`;
+const auth = { authorization: `Bearer ${TOKEN}` };
+
+async function request(method: string, path: string, body?: unknown): Promise<unknown> {
+  const response = await fetch(`${base}${path}`, {
+    method,
+    headers: body === undefined ? auth : { ...auth, 'content-type': 'application/json' },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  });
+  const text = await response.text();
+  if (!response.ok) throw new Error(`${method} ${path} → ${response.status}: ${text.slice(0, 300)}`);
+  return text;
+}
+
+const toggle = async (key: string): Promise<void> => {
+  await request(
+    'POST',
+    `/api/v1/flags/${encodeURIComponent(key)}/environments/development/${Math.random() < 0.5 ? 'enable' : 'disable'}`,
+  );
+};
+
+async function apply(from: number, to: number): Promise<void> {
+  const chunk = 10_000;
+  let next = from;
+  await Promise.all(
+    Array.from({ length: 2 }, async () => {
+      while (next < to) {
+        const start = next;
+        next += chunk;
+        const documents = [];
+        for (let i = start; i < Math.min(start + chunk, to); i++) documents.push(flagDocument(i));
+        await request('POST', '/api/v1/apply', { documents });
+        if ((start / chunk) % 10 === 0) process.stderr.write(`  applied ${Math.min(start + chunk, to)}\n`);
+      }
+    }),
+  );
+}
+
+const dir = mkdtempSync(join(tmpdir(), 'switchyard-bench-server-'));
+const server = await startServer(dir, port);
+try {
+  process.stderr.write('changes at 0 flags\n');
+  await apply(0, 100);
+  const changesAtZero = await rate(16, SECONDS, () => toggle(flagKey(random(100))));
+  process.stderr.write(`applying ${FLAGS} flags\n`);
+  const started = performance.now();
+  await apply(100, FLAGS);
+  const applySeconds = (performance.now() - started) / 1000;
+  const rss = rssMiB(server.pid!);
+  process.stderr.write(
+    `applied in ${applySeconds.toFixed(1)} s; RSS ${rss.toFixed(0)} MiB; changes at ${FLAGS} flags\n`,
+  );
+  const changesAtFull = await rate(16, SECONDS, () => toggle(flagKey(random(FLAGS))));
+  const getFlag = await latencies(1000, () =>
+    request('GET', `/api/v1/flags/${encodeURIComponent(flagKey(random(FLAGS)))}`),
+  );
+  const queryPage = await latencies(200, () =>
+    request('GET', `/api/v1/flags?prefix=${encodeURIComponent(`${namespaceOf(random(FLAGS))}/`)}&limit=100`),
+  );
+  const rssAfter = rssMiB(server.pid!);
+  console.log(describeMachine(machineInfo()));
+  console.log(
+    `\nControl plane over HTTP on LMDB, ${FLAGS.toLocaleString('en')} flags (${FLAGS_PER_NAMESPACE} per namespace)\n`,
+  );
+  const ms = (v: number) => `${v.toFixed(2)} ms`;
+  console.log(
+    renderTable(
+      ['measure', 'switchyard', 'goal'],
+      [
+        ['changes/s, 16 clients, ~0 flags', formatRate(changesAtZero), ''],
+        [`changes/s, 16 clients, ${FLAGS.toLocaleString('en')} flags`, formatRate(changesAtFull), '≥ 2,000'],
+        [
+          `apply ${FLAGS.toLocaleString('en')} flags (/api/v1/apply, 10,000 a request)`,
+          `${applySeconds.toFixed(1)} s`,
+          '≤ 90 s',
+        ],
+        ['GET flag: p50 / p99', `${ms(getFlag.p50)} / ${ms(getFlag.p99)}`, 'p99 ≤ 10 ms'],
+        ['query page of 100: p50 / p99', `${ms(queryPage.p50)} / ${ms(queryPage.p99)}`, 'p99 ≤ 25 ms'],
+        [
+          'server RSS after apply / after the reads',
+          `${rss.toFixed(0)} MiB / ${rssAfter.toFixed(0)} MiB`,
+          '≤ 1.5 GiB',
+        ],
+      ],
+    ),
+  );
+  const json = stringArg(args, 'json');
+  if (json !== undefined) {
+    writeJsonReport(json, {
+      machine: machineInfo(),
+      flags: FLAGS,
+      changesAtZero,
+      changesAtFull,
+      applySeconds,
+      getFlag,
+      queryPage,
+      rss,
+      rssAfter,
+    });
+  }
+} finally {
+  server.kill('SIGTERM');
+  await new Promise((resolve) => server.once('exit', resolve));
+  rmSync(dir, { recursive: true, force: true });
+}
