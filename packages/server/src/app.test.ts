@@ -2,18 +2,16 @@
  * The control plane over real HTTP: a server on LMDB listening on a loopback port, called with fetch.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { FlagStore, LmdbAdapter } from '@switchyard/store';
+import type { FlagStore } from '@switchyard/store';
 import type { FastifyInstance } from 'fastify';
 import { buildServer } from './app.js';
 import { newToken, type Role } from './governance/access.js';
 import { bootstrap } from './governance/bootstrap.js';
 import { createMetrics } from './metrics.js';
+import { listenOnLoopback, temporaryStore } from './testing.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'switchyard-server-'));
+let temp: ReturnType<typeof temporaryStore>;
 let app: FastifyInstance;
 let store: FlagStore;
 let base: string;
@@ -52,7 +50,8 @@ const path = (key: string) => `/api/v1/flags/${encodeURIComponent(key)}`;
 
 before(async () => {
   const metrics = createMetrics();
-  store = new FlagStore(new LmdbAdapter({ path: dir }), { observe: metrics.observeStore });
+  temp = temporaryStore({ observe: metrics.observeStore });
+  store = temp.store;
   const first = await bootstrap(store);
   tokens.admin = first.adminToken!;
   const make = async (name: string, role: Role, scopes = {}) => {
@@ -65,15 +64,12 @@ before(async () => {
   await make('publisher', 'publisher');
   await make('scoped', 'publisher', { namespaces: ['team/a'], environments: ['development'] });
   app = await buildServer({ store, metrics });
-  await app.listen({ port: 0, host: '127.0.0.1' });
-  const address = app.server.address();
-  base = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
+  base = await listenOnLoopback(app);
 });
 
 after(async () => {
   await app.close();
-  await store.close();
-  rmSync(dir, { recursive: true, force: true });
+  await temp.remove();
 });
 
 describe('control plane over HTTP', () => {

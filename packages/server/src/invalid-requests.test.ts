@@ -3,15 +3,13 @@
  * anything (every ledger head is as before), and the server stays up.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { FlagStore, LmdbAdapter, SYSTEM_NAMESPACE } from '@switchyard/store';
+import { type FlagStore, SYSTEM_NAMESPACE } from '@switchyard/store';
 import fc from 'fast-check';
 import type { FastifyInstance } from 'fastify';
 import { buildServer } from './app.js';
 import { bootstrap } from './governance/bootstrap.js';
+import { listenOnLoopback, temporaryStore } from './testing.js';
 
 const valid = {
   key: 'fuzz/target/flag',
@@ -110,25 +108,23 @@ const requests: fc.Arbitrary<Request> = fc.oneof(
 );
 
 describe('generated invalid requests', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'switchyard-fuzz-'));
+  let temp: ReturnType<typeof temporaryStore>;
   let store: FlagStore;
   let app: FastifyInstance;
   let base: string;
   let token: string;
 
   before(async () => {
-    store = new FlagStore(new LmdbAdapter({ path: dir }));
+    temp = temporaryStore();
+    store = temp.store;
     token = (await bootstrap(store)).adminToken!;
     await store.flags.create({ ...valid, key: 'fuzz/existing/flag' }, { actor: 'test' });
     app = await buildServer({ store, rateLimits: false });
-    await app.listen({ port: 0, host: '127.0.0.1' });
-    const address = app.server.address();
-    base = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
+    base = await listenOnLoopback(app);
   });
   after(async () => {
     await app.close();
-    await store.close();
-    rmSync(dir, { recursive: true, force: true });
+    await temp.remove();
   });
 
   const heads = async () =>

@@ -9,6 +9,7 @@ import { type RedisCluster, startRedisCluster } from '@switchyard/store/testing'
 import type { FastifyInstance } from 'fastify';
 import { buildServer } from './app.js';
 import { bootstrap } from './governance/bootstrap.js';
+import { listenOnLoopback } from './testing.js';
 
 describe('several servers on one Redis Cluster', () => {
   let cluster: RedisCluster;
@@ -21,13 +22,7 @@ describe('several servers on one Redis Cluster', () => {
       const store = new FlagStore(new RedisAdapter({ url: cluster.url, waitReplicas: 1 }));
       if (i === 0) token = (await bootstrap(store)).adminToken!;
       const app = await buildServer({ store });
-      await app.listen({ port: 0, host: '127.0.0.1' });
-      const address = app.server.address();
-      servers.push({
-        app,
-        store,
-        base: `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`,
-      });
+      servers.push({ app, store, base: await listenOnLoopback(app) });
     }
   });
   after(async () => {

@@ -3,13 +3,11 @@
  * gets 403. Each case works on a flag of its own, so cases cannot influence each other.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { FlagStore, LmdbAdapter } from '@switchyard/store';
+import type { FlagStore } from '@switchyard/store';
 import type { FastifyInstance } from 'fastify';
 import { buildServer } from '../app.js';
+import { listenOnLoopback, temporaryStore } from '../testing.js';
 import { newToken, ROLES, type Role } from './access.js';
 import { bootstrap } from './bootstrap.js';
 
@@ -138,14 +136,15 @@ const ROUTES: Route[] = [
 ];
 
 describe('access matrix: every route × every role', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'switchyard-matrix-'));
+  let temp: ReturnType<typeof temporaryStore>;
   let store: FlagStore;
   let app: FastifyInstance;
   let base: string;
   const tokens = new Map<Role, string>();
 
   before(async () => {
-    store = new FlagStore(new LmdbAdapter({ path: dir }));
+    temp = temporaryStore();
+    store = temp.store;
     await bootstrap(store);
     for (const role of ROLES) {
       const { value, record } = newToken(role, role);
@@ -153,14 +152,11 @@ describe('access matrix: every route × every role', () => {
       tokens.set(role, value);
     }
     app = await buildServer({ store, rateLimits: false });
-    await app.listen({ port: 0, host: '127.0.0.1' });
-    const address = app.server.address();
-    base = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
+    base = await listenOnLoopback(app);
   });
   after(async () => {
     await app.close();
-    await store.close();
-    rmSync(dir, { recursive: true, force: true });
+    await temp.remove();
   });
 
   for (const route of ROUTES) {

@@ -1,16 +1,14 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { FlagStore, LmdbAdapter } from '@switchyard/store';
+import type { FlagStore } from '@switchyard/store';
 import type { FastifyInstance } from 'fastify';
 import { buildServer } from '../app.js';
+import { listenOnLoopback, temporaryStore } from '../testing.js';
 import { newToken } from './access.js';
 import { bootstrap } from './bootstrap.js';
 
 describe('rate limits on changes, over HTTP', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'switchyard-limits-'));
+  let temp: ReturnType<typeof temporaryStore>;
   let store: FlagStore;
   let app: FastifyInstance;
   let base: string;
@@ -18,7 +16,8 @@ describe('rate limits on changes, over HTTP', () => {
   const tokens: string[] = [];
 
   before(async () => {
-    store = new FlagStore(new LmdbAdapter({ path: dir }));
+    temp = temporaryStore();
+    store = temp.store;
     tokens.push((await bootstrap(store)).adminToken!);
     const second = newToken('second', 'admin');
     await store.tokens.create(second.record, { actor: 'test' });
@@ -28,14 +27,11 @@ describe('rate limits on changes, over HTTP', () => {
       clock: () => now,
       rateLimits: { actor: { perSecond: 1, burst: 2 }, namespace: { perSecond: 1, burst: 3 } },
     });
-    await app.listen({ port: 0, host: '127.0.0.1' });
-    const address = app.server.address();
-    base = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
+    base = await listenOnLoopback(app);
   });
   after(async () => {
     await app.close();
-    await store.close();
-    rmSync(dir, { recursive: true, force: true });
+    await temp.remove();
   });
 
   const create = (token: string, key: string) =>

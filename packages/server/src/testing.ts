@@ -1,0 +1,30 @@
+/** What the server's tests share: a store in a temporary LMDB directory, and a server on a loopback port. */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { FlagStore, type FlagStoreOptions, LmdbAdapter } from '@switchyard/store';
+import type { FastifyInstance } from 'fastify';
+
+/** Listens on a free port of 127.0.0.1 and returns the server's base URL. */
+export async function listenOnLoopback(app: FastifyInstance): Promise<string> {
+  await app.listen({ port: 0, host: '127.0.0.1' });
+  const address = app.server.address();
+  if (typeof address !== 'object' || address === null) throw new Error('the server has no port');
+  return `http://127.0.0.1:${address.port}`;
+}
+
+/** A store in a new temporary directory; `remove` closes it and deletes the directory. */
+export function temporaryStore(options: FlagStoreOptions = {}): {
+  store: FlagStore;
+  remove(): Promise<void>;
+} {
+  const dir = mkdtempSync(join(tmpdir(), 'switchyard-server-test-'));
+  const store = new FlagStore(new LmdbAdapter({ path: dir }), options);
+  return {
+    store,
+    async remove() {
+      await store.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
