@@ -5,8 +5,8 @@ import { execSync, spawn } from 'node:child_process';
 
 execSync('node scripts/ensure-deps.mjs --npm-only', { stdio: 'inherit' });
 console.log('Building…');
-execSync('npx tsc -b packages/server', { stdio: 'inherit' });
-const server = spawn(process.execPath, ['packages/server/dist/main.js', ...process.argv.slice(2)], {
+execSync('npx tsc -b packages/cli', { stdio: 'inherit' });
+const server = spawn(process.execPath, ['packages/cli/dist/main.js', 'serve', ...process.argv.slice(2)], {
   stdio: 'inherit',
 });
 for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => server.kill(signal));

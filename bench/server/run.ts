@@ -34,7 +34,7 @@ function freePort(): Promise<number> {
 }
 
 async function startServer(dir: string, port: number): Promise<ChildProcess> {
-  const main = join(import.meta.dirname, '..', '..', 'packages', 'server', 'src', 'main.ts');
+  const main = join(import.meta.dirname, '..', '..', 'packages', 'cli', 'src', 'main.ts');
   const child = spawn(
     process.execPath,
     [
@@ -42,6 +42,7 @@ async function startServer(dir: string, port: number): Promise<ChildProcess> {
       '--import',
       'tsx',
       main,
+      'serve',
       '--port',
       String(port),
       '--data',

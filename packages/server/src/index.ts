@@ -4,3 +4,4 @@ export { authenticate, authorize, newToken, type Principal, ROLES, type Role } f
 export { type Bootstrapped, bootstrap } from './governance/bootstrap.js';
 export { createMetrics, type Metrics } from './metrics.js';
 export { HttpProblem } from './problems.js';
+export { type Running, type ServeOptions, serve } from './serve.js';

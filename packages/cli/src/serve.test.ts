@@ -3,7 +3,7 @@
  * token once; a restart keeps every flag and token and prints none.
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { get as httpsGet } from 'node:https';
@@ -40,7 +40,7 @@ async function serve(
 ): Promise<{ child: ChildProcess; output: string }> {
   const child = spawn(
     process.execPath,
-    ['--conditions=source', '--import', 'tsx', main, '--port', String(port), '--data', dir, ...args],
+    ['--conditions=source', '--import', 'tsx', main, 'serve', '--port', String(port), '--data', dir, ...args],
     {
       env: { ...process.env, LOG_LEVEL: 'warn', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -183,6 +183,19 @@ describe('switchyard serve', () => {
     const view = (await read.json()) as { meta: { variations: Record<string, string> } };
     assert.equal(view.meta.variations.current, secret);
     await stop(server.child);
+  });
+
+  it('refuses bad arguments with a clear message and a non-zero exit', () => {
+    const run = (...args: string[]) =>
+      spawnSync(process.execPath, ['--conditions=source', '--import', 'tsx', main, 'serve', ...args], {
+        encoding: 'utf8',
+      });
+    const port = run('--port', 'abc');
+    assert.notEqual(port.status, 0);
+    assert.match(port.stderr, /"abc" is not a port/);
+    const tls = run('--tls-cert', 'only-one.pem');
+    assert.notEqual(tls.status, 0);
+    assert.match(tls.stderr, /--tls-cert and --tls-key go together/);
   });
 
   it('takes the first admin token from SWITCHYARD_ADMIN_TOKEN', async () => {

@@ -1,0 +1,90 @@
+#!/usr/bin/env node
+/**
+ * `switchyard`: the command. `switchyard serve` runs the control plane; flags-as-code commands (apply,
+ * diff, lint, export) come with their issue.
+ */
+import { readFileSync } from 'node:fs';
+import { serve } from '@switchyard/server';
+import { Command, InvalidArgumentError } from 'commander';
+
+const integer = (what: string, min: number, max: number) => (text: string) => {
+  const value = Number(text);
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new InvalidArgumentError(`"${text}" is not ${what} (a whole number from ${min} to ${max})`);
+  }
+  return value;
+};
+
+const perSecond = (text: string) => {
+  const value = Number(text);
+  if (!Number.isFinite(value) || value < 0) {
+    throw new InvalidArgumentError(`"${text}" is not a number of changes per second (0 turns the limit off)`);
+  }
+  return value;
+};
+
+const program = new Command('switchyard')
+  .description('Feature flags and progressive rollouts for millions of toggles.')
+  .version('0.1.0');
+
+program
+  .command('serve')
+  .description('run the control-plane server (LMDB under --data, or Redis with --store)')
+  .option('--port <port>', 'port to listen on', integer('a port', 0, 65535), Number(process.env.PORT ?? 8080))
+  .option('--host <host>', 'address to listen on', process.env.HOST ?? '127.0.0.1')
+  .option('--data <dir>', 'LMDB directory', './data')
+  .option('--store <url>', 'redis://host:port or redis-cluster://host:port,host:port instead of LMDB')
+  .option(
+    '--wait-replicas <n>',
+    'replicas that confirm each change on a Redis Cluster',
+    integer('a count', 0, 16),
+    1,
+  )
+  .option('--tls-cert <file>', 'PEM certificate, for HTTPS (with --tls-key)')
+  .option('--tls-key <file>', 'PEM private key, for HTTPS (with --tls-cert)')
+  .option('--rate-limit-per-token <n>', 'changes per second per API token; 0 for none', perSecond)
+  .option('--rate-limit-per-namespace <n>', 'changes per second per namespace; 0 for none', perSecond)
+  .addHelpText(
+    'after',
+    '\nEnvironment: SWITCHYARD_ADMIN_TOKEN (the first admin token), SWITCHYARD_MASTER_KEY or\n' +
+      'SWITCHYARD_MASTER_KEY_FILE (keys for sensitive values; a file holds one a line, the first sealing), LOG_LEVEL.',
+  )
+  .action(async (options) => {
+    if ((options.tlsCert === undefined) !== (options.tlsKey === undefined)) {
+      program.error('--tls-cert and --tls-key go together: give both (PEM files) or neither');
+    }
+    const keyFile = process.env.SWITCHYARD_MASTER_KEY_FILE;
+    const masterKeys = keyFile
+      ? readFileSync(keyFile, 'utf8')
+          .split('\n')
+          .filter((line) => line.trim() !== '')
+      : process.env.SWITCHYARD_MASTER_KEY
+        ? [process.env.SWITCHYARD_MASTER_KEY]
+        : [];
+    const running = await serve({
+      port: options.port,
+      host: options.host,
+      data: options.data,
+      ...(options.store ? { store: options.store } : {}),
+      waitReplicas: options.waitReplicas,
+      ...(options.tlsCert ? { tls: { cert: options.tlsCert, key: options.tlsKey } } : {}),
+      ...(options.rateLimitPerToken === undefined ? {} : { rateLimitPerToken: options.rateLimitPerToken }),
+      ...(options.rateLimitPerNamespace === undefined
+        ? {}
+        : { rateLimitPerNamespace: options.rateLimitPerNamespace }),
+      ...(process.env.SWITCHYARD_ADMIN_TOKEN ? { adminToken: process.env.SWITCHYARD_ADMIN_TOKEN } : {}),
+      masterKeys,
+      logLevel: process.env.LOG_LEVEL ?? 'info',
+    });
+    let stopping = false;
+    for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+      process.on(signal, async () => {
+        if (stopping) return;
+        stopping = true;
+        await running.close();
+        process.exit(0);
+      });
+    }
+  });
+
+await program.parseAsync();
