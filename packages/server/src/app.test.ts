@@ -417,6 +417,24 @@ describe('control plane over HTTP', () => {
     );
   });
 
+  it('issues SDK keys for one environment, which the control-plane API refuses', async () => {
+    const key = await call('POST', '/api/v1/tokens', {
+      token: tokens.admin,
+      body: { name: 'checkout-service', role: 'sdk-server', environments: ['production'] },
+    });
+    assert.equal(key.status, 201, JSON.stringify(key.body));
+    assert.deepEqual([key.body.role, key.body.scopes.environments], ['sdk-server', ['production']]);
+    const refused = await call('GET', '/api/v1/flags', { token: key.body.token });
+    assert.equal(refused.status, 403);
+    assert.match(refused.body.detail, /delivery endpoints only/);
+    const unscoped = await call('POST', '/api/v1/tokens', {
+      token: tokens.admin,
+      body: { name: 'web', role: 'sdk-client' },
+    });
+    assert.equal(unscoped.status, 400);
+    assert.match(unscoped.body.detail, /exactly one environment/);
+  });
+
   it('answers unknown routes and oversized bodies with problems', async () => {
     const unknown = await call('GET', '/api/v1/nothing', { token: tokens.admin });
     assert.equal(unknown.status, 404);

@@ -1,6 +1,16 @@
 /** @switchyard/server — the control plane. */
 export { buildServer, type ServerOptions } from './app.js';
-export { authenticate, authorize, newToken, type Principal, ROLES, type Role } from './governance/access.js';
+export {
+  authenticate,
+  authorize,
+  isSdkRole,
+  newToken,
+  type Principal,
+  ROLES,
+  type Role,
+  SDK_ROLES,
+  type SdkRole,
+} from './governance/access.js';
 export { type Bootstrapped, bootstrap } from './governance/bootstrap.js';
 export { createMetrics, type Metrics } from './metrics.js';
 export { HttpProblem } from './problems.js';

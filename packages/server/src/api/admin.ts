@@ -3,7 +3,15 @@
  */
 import { SYSTEM_NAMESPACE } from '@switchyard/store';
 import type { FastifyInstance } from 'fastify';
-import { authorize, newToken, ROLES, type Role } from '../governance/access.js';
+import {
+  authorize,
+  isSdkRole,
+  newToken,
+  ROLES,
+  type Role,
+  SDK_ROLES,
+  type SdkRole,
+} from '../governance/access.js';
 import { HttpProblem } from '../problems.js';
 import { changeContext, type RouteDeps } from './flags.js';
 
@@ -118,7 +126,7 @@ export function adminRoutes(app: FastifyInstance, { store }: RouteDeps): void {
           required: ['name', 'role'],
           properties: {
             name: { type: 'string', minLength: 1, maxLength: 128 },
-            role: { type: 'string', enum: [...ROLES] },
+            role: { type: 'string', enum: [...ROLES, ...SDK_ROLES] },
             namespaces: { type: 'array', items: { type: 'string', minLength: 1 }, maxItems: 100 },
             environments: { type: 'array', items: { type: 'string', pattern: NAME }, maxItems: 100 },
             expiresAt: { type: 'string', format: 'date-time' },
@@ -131,11 +139,18 @@ export function adminRoutes(app: FastifyInstance, { store }: RouteDeps): void {
       authorize(request.principal!, 'admin');
       const body = request.body as {
         name: string;
-        role: Role;
+        role: Role | SdkRole;
         namespaces?: string[];
         environments?: string[];
         expiresAt?: string;
       };
+      if (isSdkRole(body.role) && body.environments?.length !== 1) {
+        throw new HttpProblem(
+          400,
+          'Bad Request',
+          `an ${body.role} key belongs to exactly one environment: give "environments": ["<name>"]`,
+        );
+      }
       const { value, record } = newToken(body.name, body.role, body);
       const saved = await store.tokens.create(
         { ...record, ...(body.expiresAt ? { expiresAt: body.expiresAt } : {}) },

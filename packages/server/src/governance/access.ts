@@ -10,10 +10,18 @@ import { forbidden, unauthorized } from '../problems.js';
 export const ROLES = ['viewer', 'editor', 'publisher', 'admin'] as const;
 export type Role = (typeof ROLES)[number];
 
+/**
+ * SDK keys are tokens of one environment for the delivery endpoints, never the control plane:
+ * `sdk-server` keys read full rules, `sdk-client` keys may only evaluate (OFREP).
+ */
+export const SDK_ROLES = ['sdk-server', 'sdk-client'] as const;
+export type SdkRole = (typeof SDK_ROLES)[number];
+export const isSdkRole = (role: string): role is SdkRole => (SDK_ROLES as readonly string[]).includes(role);
+
 export interface Principal {
   tokenId: string;
   name: string;
-  role: Role;
+  role: Role | SdkRole;
   /** Namespace prefixes the token may touch; empty for all. */
   namespaces: readonly string[];
   /** Environments the token may touch; empty for all. */
@@ -27,7 +35,7 @@ export const hashSecret = (secret: string) => createHash('sha256').update(secret
 /** A new token: the value to show once, and the record to store. */
 export function newToken(
   name: string,
-  role: Role,
+  role: Role | SdkRole,
   scopes: { namespaces?: readonly string[]; environments?: readonly string[] } = {},
   value?: string,
 ): { value: string; record: Omit<TokenRecord, 'createdAt' | 'createdBy' | 'revokedAt'> } {
@@ -73,13 +81,13 @@ export async function authenticate(
   return {
     tokenId: record.id,
     name: record.name,
-    role: record.role as Role,
+    role: record.role as Role | SdkRole,
     namespaces: record.scopes.namespaces ?? [],
     environments: record.scopes.environments ?? [],
   };
 }
 
-const rank = (role: Role) => ROLES.indexOf(role);
+const rank = (role: Role | SdkRole) => (ROLES as readonly string[]).indexOf(role);
 
 export interface Target {
   namespace?: string;
@@ -90,6 +98,9 @@ export interface Target {
 
 /** Refuses with 403 unless the principal may `act` ('read' | 'write' | 'admin') on the target. */
 export function authorize(principal: Principal, act: 'read' | 'write' | 'admin', target: Target = {}): void {
+  if (isSdkRole(principal.role)) {
+    throw forbidden('an SDK key reads flags through the delivery endpoints only, not the control-plane API');
+  }
   const needed: Role =
     act === 'admin'
       ? 'admin'
