@@ -5,7 +5,7 @@
 export { BUCKETS, bucket, bucketOf, bucketPrefix } from './bucketing/bucket.js';
 export { type HashPrefix, murmur3 } from './bucketing/murmur3.js';
 export { compareSemver, parseSemver, type SemVer } from './conditions/semver.js';
-export { pauseState, resumeState } from './document/lifecycle.js';
+export { pauseState, resumeState, scheduleOf, stateAt } from './document/lifecycle.js';
 export * as names from './document/names.js';
 export { splitKey } from './document/names.js';
 export { type Parsed, parsePolicyText } from './document/parse.js';

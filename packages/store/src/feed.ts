@@ -44,42 +44,32 @@ export class Ledger {
     return (await this.adapter.readLedger(namespace, fromSeq, limit)).map(toChangeEvent);
   }
 
+  /** The ledger entries of a namespace from `fromSeq` on, read a page at a time. */
+  private async *entries(namespace: string, fromSeq: number): AsyncGenerator<LedgerEntry> {
+    let next = fromSeq;
+    for (;;) {
+      const page = await this.adapter.readLedger(namespace, next, PAGE);
+      yield* page;
+      if (page.length < PAGE) return;
+      next = page[page.length - 1]!.seq + 1;
+    }
+  }
+
   async verify(namespace: string): Promise<VerifyResult> {
     const head = await this.adapter.ledgerHead(namespace);
-    const adapter = this.adapter;
-    async function* entries(): AsyncGenerator<LedgerEntry> {
-      let next = (head.checkpoint?.seq ?? 0) + 1;
-      for (;;) {
-        const page = await adapter.readLedger(namespace, next, PAGE);
-        yield* page;
-        if (page.length < PAGE) return;
-        next = page[page.length - 1]!.seq + 1;
-      }
-    }
-    return verifyChain(head, entries());
+    return verifyChain(head, this.entries(namespace, (head.checkpoint?.seq ?? 0) + 1));
   }
 
   /** Removes events older than `maxAgeMs`, keeping the chain verifiable from a checkpoint. Returns how many. */
   async prune(namespace: string, maxAgeMs: number): Promise<number> {
     const cutoff = this.options.clock() - maxAgeMs;
-    const head = await this.adapter.ledgerHead(namespace);
-    let last = 0;
-    let next = (head.checkpoint?.seq ?? 0) + 1;
-    for (;;) {
-      const page = await this.adapter.readLedger(namespace, next, PAGE);
-      for (const entry of page) {
-        if (Date.parse(toChangeEvent(entry).time) >= cutoff) {
-          return this.pruneThrough(namespace, last, head.checkpoint?.seq ?? 0);
-        }
-        last = entry.seq;
-      }
-      if (page.length < PAGE) return this.pruneThrough(namespace, last, head.checkpoint?.seq ?? 0);
-      next = page[page.length - 1]!.seq + 1;
+    const checkpoint = (await this.adapter.ledgerHead(namespace)).checkpoint?.seq ?? 0;
+    let last = checkpoint;
+    for await (const entry of this.entries(namespace, checkpoint + 1)) {
+      if (Date.parse(toChangeEvent(entry).time) >= cutoff) break;
+      last = entry.seq;
     }
-  }
-
-  private async pruneThrough(namespace: string, last: number, checkpoint: number): Promise<number> {
-    if (last <= checkpoint) return 0;
+    if (last === checkpoint) return 0;
     await this.adapter.pruneLedger(namespace, last);
     return last - checkpoint;
   }

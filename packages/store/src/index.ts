@@ -25,6 +25,7 @@ export {
   UnavailableError,
 } from './errors.js';
 export { type FeedListener, Ledger, type Subscription } from './feed.js';
+export { withoutVersion } from './flag-records.js';
 export { type EnvironmentRecord, Flags, type FlagView } from './flags.js';
 export { chainHash, digestOf, GENESIS, type VerifyResult, verifyChain } from './ledger.js';
 export { ObservedAdapter, type StoreObserver } from './observed.js';

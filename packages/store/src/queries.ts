@@ -3,7 +3,7 @@
  * or "enabled in an environment"), namespace by namespace in key order, and reads only the candidates it
  * returns or rejects: a page costs its own size, not the size of the flag set.
  */
-import { type EnvironmentState, splitKey } from '@switchyard/core';
+import { type EnvironmentState, splitKey, stateAt } from '@switchyard/core';
 import type { StoreAdapter } from './contract.js';
 import { StoreValidationError } from './errors.js';
 import { tokenize } from './indexes.js';
@@ -55,13 +55,9 @@ function decodeCursor(text: string): Cursor {
 
 /** The state's `enabled` at `at`, after schedule steps and the region's override. */
 export function enabledAt(state: EnvironmentState, region: string | undefined, at: number): boolean {
-  let fields: Pick<EnvironmentState, 'enabled' | 'regions'> = state;
-  const limit =
-    state.paused === true && state.pausedAt !== undefined ? Math.min(at, Date.parse(state.pausedAt)) : at;
-  const steps = [...(state.schedule ?? [])].sort((a, b) => Date.parse(a.at) - Date.parse(b.at));
-  for (const step of steps) if (Date.parse(step.at) <= limit) fields = { ...fields, ...step.set };
-  const override = region === undefined ? undefined : fields.regions?.[region]?.enabled;
-  return override ?? fields.enabled;
+  const current = stateAt(state, at);
+  const override = region === undefined ? undefined : current.regions?.[region]?.enabled;
+  return override ?? current.enabled;
 }
 
 export class Queries {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { pauseState, resumeState } from '../document/lifecycle.js';
+import { pauseState, resumeState, stateAt } from '../document/lifecycle.js';
 import type { EnvironmentState, FlagRecord } from '../document/schema.js';
 import { FlagEngine } from './engine.js';
 import { encodeSnapshot, SnapshotFormatError } from './snapshot.js';
@@ -155,6 +155,30 @@ describe('pause and resume', () => {
     near(exposure(resumed, '2026-12-05T01:00:00Z'), 25, 'a day later, as before the pause: 25%');
     near(exposure(resumed, '2026-12-06T01:00:00Z'), 100, 'after the last step');
   });
+});
+
+describe('stateAt', () => {
+  const stepped: EnvironmentState = {
+    enabled: false,
+    offVariation: 'off',
+    default: 'on',
+    schedule: [{ at: '2026-01-02T00:00:00Z', set: { enabled: true } }],
+  };
+  const cases: [string, EnvironmentState][] = [
+    ['running', stepped],
+    ['paused before the step', { ...stepped, paused: true, pausedAt: '2026-01-01T00:00:00Z' }],
+    ['paused without pausedAt', { ...stepped, paused: true }],
+  ];
+  for (const [name, state] of cases) {
+    it(`agrees with the evaluator on which steps are in force (${name})`, () => {
+      const engine = new FlagEngine();
+      engine.setFlag(record('a/b/stepped', state));
+      for (const at of ['2026-01-01T12:00:00Z', '2026-01-03T00:00:00Z'].map(Date.parse)) {
+        const evaluated = engine.evaluate('a/b/stepped', 'boolean', {}, false, at).reason !== 'DISABLED';
+        assert.equal(stateAt(state, at).enabled, evaluated);
+      }
+    });
+  }
 });
 
 describe('rollout properties', () => {

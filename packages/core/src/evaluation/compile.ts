@@ -5,6 +5,7 @@
  * million flags, every object and pointer per flag shows in memory and in cache misses.
  */
 import { parseInstant } from '../conditions/instant.js';
+import { scheduleOf } from '../document/lifecycle.js';
 import type {
   EnvironmentState,
   FlagRecord,
@@ -199,19 +200,17 @@ export function compileFlag(record: FlagRecord): CompiledFlag {
   const { state } = record;
   const compiler = new FlagCompiler(record, state.version ?? 0, !state.schedule?.length);
   const base = compiler.targeting(state, false);
+  const { steps, limit: phaseLimit } = scheduleOf(state);
   let phases: Phase[] | null = null;
-  if (state.schedule !== undefined && state.schedule.length > 0) {
+  if (steps.length > 0) {
     compiler.timeDependent = true;
     phases = [];
     let fields: TargetingFields = state;
-    // Steps apply in order of `at`; a stable sort keeps listed order for equal instants.
-    const steps = [...state.schedule].sort((a, b) => (parseInstant(a.at) ?? 0) - (parseInstant(b.at) ?? 0));
     for (const step of steps) {
       fields = { ...fields, ...step.set };
       phases.push({ at: parseInstant(step.at) ?? Infinity, targeting: compiler.targeting(fields, false) });
     }
   }
-  const phaseLimit = state.paused === true ? (parseInstant(state.pausedAt) ?? -Infinity) : Infinity;
   return new CompiledFlag(
     record.key,
     record.type,

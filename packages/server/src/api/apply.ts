@@ -11,7 +11,7 @@ import {
   splitKey,
   validateFlag,
 } from '@switchyard/core';
-import type { FlagMeta } from '@switchyard/store';
+import { type FlagMeta, withoutVersion } from '@switchyard/store';
 import type { FastifyInstance } from 'fastify';
 import { authorize } from '../governance/access.js';
 import { HttpProblem } from '../problems.js';
@@ -27,11 +27,6 @@ interface Plan {
 }
 
 const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
-
-function withoutVersion(state: EnvironmentState): EnvironmentState {
-  const { version: _v, ...rest } = state;
-  return rest;
-}
 
 export function applyRoutes(app: FastifyInstance, { store }: RouteDeps): void {
   app.post(

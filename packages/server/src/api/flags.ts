@@ -46,7 +46,8 @@ export function ifMatch(request: FastifyRequest, required: boolean): number | un
   return Number(match[1]);
 }
 
-async function isProtected(store: FlagStore, environment: string): Promise<boolean> {
+/** Whether only publishers and admins may change `environment`. */
+export async function isProtected(store: FlagStore, environment: string): Promise<boolean> {
   return (await store.flags.environments()).find((e) => e.name === environment)?.protected === true;
 }
 

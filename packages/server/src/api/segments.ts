@@ -5,14 +5,11 @@ import { type SegmentState, splitKey } from '@switchyard/core';
 import type { FastifyInstance } from 'fastify';
 import { authorize } from '../governance/access.js';
 import { badRequest, HttpProblem } from '../problems.js';
-import { changeContext, ifMatch, type RouteDeps } from './flags.js';
+import { changeContext, ifMatch, isProtected, type RouteDeps } from './flags.js';
 
 type Params = { key: string; env: string };
 
 export function segmentRoutes(app: FastifyInstance, { store }: RouteDeps): void {
-  const isProtected = async (environment: string) =>
-    (await store.flags.environments()).find((e) => e.name === environment)?.protected === true;
-
   app.post(
     '/api/v1/segments',
     { schema: { tags: ['segments'], body: { type: 'object' } } },
@@ -46,7 +43,7 @@ export function segmentRoutes(app: FastifyInstance, { store }: RouteDeps): void 
       authorize(request.principal!, 'write', {
         namespace: splitKey(key).namespace,
         environment: env,
-        protectedEnvironment: await isProtected(env),
+        protectedEnvironment: await isProtected(store, env),
       });
       const expected = ifMatch(request, true)!;
       const { reason: _reason, ...state } = request.body as SegmentState & { reason?: string };

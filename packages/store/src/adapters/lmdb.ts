@@ -67,18 +67,19 @@ export class LmdbAdapter implements StoreAdapter {
     if (this.closed) throw new UnavailableError('the LMDB store is closed');
   }
 
-  async get(namespace: string, path: string): Promise<StoredRecord | undefined> {
-    this.check();
+  private read(namespace: string, path: string): StoredRecord | undefined {
     const entry = this.records.getEntry(recordKey(namespace, path));
     return entry === undefined ? undefined : { path, version: entry.version ?? 0, value: entry.value };
   }
 
+  async get(namespace: string, path: string): Promise<StoredRecord | undefined> {
+    this.check();
+    return this.read(namespace, path);
+  }
+
   async getMany(namespace: string, paths: readonly string[]): Promise<(StoredRecord | undefined)[]> {
     this.check();
-    return paths.map((path) => {
-      const entry = this.records.getEntry(recordKey(namespace, path));
-      return entry === undefined ? undefined : { path, version: entry.version ?? 0, value: entry.value };
-    });
+    return paths.map((path) => this.read(namespace, path));
   }
 
   async scan(namespace: string, prefix: string, options: ScanOptions): Promise<StoredRecord[]> {
