@@ -78,6 +78,18 @@ export interface ScanOptions {
   readonly limit: number;
 }
 
+/** An amount to add to the counter at `path` (a whole number; counters start at 0). */
+export interface CountDelta {
+  readonly path: string;
+  readonly delta: number;
+}
+
+/** A counter as stored. */
+export interface StoredCount {
+  readonly path: string;
+  readonly count: number;
+}
+
 /** Called after a commit is durable, in commit order per namespace. */
 export type CommitListener = (namespace: string, seq: number) => void;
 
@@ -106,5 +118,17 @@ export interface StoreAdapter {
    * are hints to read the ledger: one may repeat, or tell of a commit made shortly before `watch` was called.
    */
   watch(listener: CommitListener): () => void;
+  /**
+   * Counters, outside the ledger: analytics (exposure counts), never configuration. Adds each delta to
+   * its counter (created at 0), all of one call atomically; entries naming the same path add up. Resolves
+   * only once the change is as durable as a commit; no ledger event is written, no watcher notified, and
+   * the namespace is not listed by `namespaces` for it. Counters live apart from records: `get` and
+   * `scan` never see them, and a counter and a record may share a path. After a rejection with
+   * `UnavailableError` the outcome is unknown, and a retry may count twice (the adapter itself never
+   * applies one call twice).
+   */
+  addCounts(namespace: string, entries: readonly CountDelta[]): Promise<void>;
+  /** Counters whose path starts with `prefix`, in path order (as `scan`); counters never added are absent. */
+  readCounts(namespace: string, prefix: string, options: ScanOptions): Promise<StoredCount[]>;
   close(): Promise<void>;
 }

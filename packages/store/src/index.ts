@@ -5,6 +5,7 @@ export type {
   Commit,
   CommitListener,
   CommitOutcome,
+  CountDelta,
   EventDraft,
   LedgerEntry,
   LedgerHead,
@@ -12,6 +13,7 @@ export type {
   RecordWrite,
   ScanOptions,
   StoreAdapter,
+  StoredCount,
   StoredRecord,
 } from './contract.js';
 export {
@@ -24,6 +26,7 @@ export {
   StoreValidationError,
   UnavailableError,
 } from './errors.js';
+export { type ExposureCount, Exposures, hourOf } from './exposures.js';
 export { type FeedListener, Ledger, type Subscription } from './feed.js';
 export { withoutVersion } from './flag-records.js';
 export { type EnvironmentRecord, Flags, type FlagView } from './flags.js';

@@ -6,10 +6,12 @@ import type {
   Commit,
   CommitListener,
   CommitOutcome,
+  CountDelta,
   LedgerEntry,
   LedgerHead,
   ScanOptions,
   StoreAdapter,
+  StoredCount,
   StoredRecord,
 } from './contract.js';
 
@@ -68,6 +70,14 @@ export class ObservedAdapter implements StoreAdapter {
 
   pruneLedger(namespace: string, throughSeq: number): Promise<void> {
     return this.time('pruneLedger', () => this.inner.pruneLedger(namespace, throughSeq));
+  }
+
+  addCounts(namespace: string, entries: readonly CountDelta[]): Promise<void> {
+    return this.time('addCounts', () => this.inner.addCounts(namespace, entries));
+  }
+
+  readCounts(namespace: string, prefix: string, options: ScanOptions): Promise<StoredCount[]> {
+    return this.time('readCounts', () => this.inner.readCounts(namespace, prefix, options));
   }
 
   watch(listener: CommitListener): () => void {

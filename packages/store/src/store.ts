@@ -3,6 +3,7 @@
  * once: encoding, validation, idempotency, indexes, queries, the ledger and the change feed.
  */
 import type { StoreAdapter } from './contract.js';
+import { Exposures } from './exposures.js';
 import { Ledger } from './feed.js';
 import { Flags } from './flags.js';
 import { ObservedAdapter, type StoreObserver } from './observed.js';
@@ -33,6 +34,8 @@ export class FlagStore {
   readonly ledger: Ledger;
   readonly segments: Segments;
   readonly tokens: Tokens;
+  /** Exposure counts: analytics, kept outside the ledger. */
+  readonly exposures: Exposures;
 
   readonly adapter: StoreAdapter;
 
@@ -50,6 +53,7 @@ export class FlagStore {
       (await this.flags.environments()).map((e) => e.name),
     );
     this.tokens = new Tokens(this.adapter, writer);
+    this.exposures = new Exposures(this.adapter);
   }
 
   close(): Promise<void> {

@@ -5,17 +5,20 @@
  * Each commit runs as a child transaction of lmdb-js's batched write transaction: its preconditions,
  * writes, ledger append and head update happen together or not at all, and commits made concurrently
  * share one durable flush (group commit). A commit resolves only after the flush, so an acknowledged
- * change survives a crash of the process or the machine.
+ * change survives a crash of the process or the machine. Counters (`addCounts`) live in a database of their
+ * own, keyed like records, and are flushed the same way.
  */
 import { ABORT, type Database, open, type RootDatabase } from 'lmdb';
 import type {
   Commit,
   CommitListener,
   CommitOutcome,
+  CountDelta,
   LedgerEntry,
   LedgerHead,
   ScanOptions,
   StoreAdapter,
+  StoredCount,
   StoredRecord,
 } from '../contract.js';
 import { UnavailableError } from '../errors.js';
@@ -49,6 +52,7 @@ export class LmdbAdapter implements StoreAdapter {
   private readonly records: Database<Buffer, string>;
   private readonly ledger: Database<StoredEntry, [string, number]>;
   private readonly heads: Database<LedgerHead, string>;
+  private readonly counters: Database<number, string>;
   private readonly listeners = new Set<CommitListener>();
   private closed = false;
 
@@ -61,6 +65,8 @@ export class LmdbAdapter implements StoreAdapter {
     });
     this.ledger = this.root.openDB<StoredEntry, [string, number]>({ name: 'ledger' });
     this.heads = this.root.openDB<LedgerHead, string>({ name: 'heads' });
+    // Counters (outside the ledger), keyed like records.
+    this.counters = this.root.openDB<number, string>({ name: 'counters' });
   }
 
   private check(): void {
@@ -187,6 +193,35 @@ export class LmdbAdapter implements StoreAdapter {
       this.heads.putSync(namespace, { ...head, checkpoint: { seq: last, hash: kept.hash } });
     });
     await this.root.flushed;
+  }
+
+  async addCounts(namespace: string, entries: readonly CountDelta[]): Promise<void> {
+    this.check();
+    if (entries.length === 0) return;
+    await this.counters.childTransaction(() => {
+      for (const { path, delta } of entries) {
+        const key = recordKey(namespace, path);
+        this.counters.putSync(key, (this.counters.get(key) ?? 0) + delta);
+      }
+    });
+    await this.root.flushed;
+  }
+
+  async readCounts(namespace: string, prefix: string, options: ScanOptions): Promise<StoredCount[]> {
+    this.check();
+    const start = options.after !== undefined && options.after > prefix ? options.after : prefix;
+    const out: StoredCount[] = [];
+    const skip = namespace.length + 1;
+    for (const { key, value } of this.counters.getRange({
+      start: recordKey(namespace, start),
+      end: recordKey(namespace, prefix + END),
+    })) {
+      const path = key.slice(skip);
+      if (path === options.after) continue;
+      out.push({ path, count: value });
+      if (out.length >= options.limit) break;
+    }
+    return out;
   }
 
   watch(listener: CommitListener): () => void {

@@ -92,3 +92,25 @@ redis.call('XTRIM', KEYS[2], 'MINID', '0-' .. (last + 1))
 redis.call('HSET', KEYS[1], 'cseq', last, 'chash', hash)
 return last
 `;
+
+/**
+ * KEYS: counters (hash), counter paths (sorted set), call marker. ARGV: (path, delta) per entry.
+ * Adds each delta with HINCRBY and indexes the path; a call whose marker exists (a re-send after a lost
+ * reply) does nothing. Returns 1 if applied, 0 if it had been.
+ */
+export const ADD_COUNTS = `
+if redis.call('EXISTS', KEYS[3]) == 1 then return 0 end
+local members = {}
+for a = 1, #ARGV, 2 do
+  redis.call('HINCRBY', KEYS[1], ARGV[a], ARGV[a + 1])
+  members[#members + 1] = 0
+  members[#members + 1] = ARGV[a]
+  if #members >= 1000 then
+    redis.call('ZADD', KEYS[2], unpack(members))
+    members = {}
+  end
+end
+if #members > 0 then redis.call('ZADD', KEYS[2], unpack(members)) end
+redis.call('SET', KEYS[3], 1, 'EX', 3600)
+return 1
+`;

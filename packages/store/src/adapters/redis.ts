@@ -10,6 +10,9 @@
  *   sy:{ns}:l          stream: the ledger, entry id 0-seq, fields p (prev hash), h, d (digest), b (body)
  *   sy:{ns}:r:{path}   string "version:value"
  *   sy:{ns}:c:{id}     marker of an applied commit id (an hour), so a re-sent commit applies once
+ *   sy:{ns}:n          hash: counter path → count (counters, outside the ledger)
+ *   sy:{ns}:nk         sorted set of counter paths (all scores 0)
+ *   sy:{ns}:a:{id}     marker of an applied addCounts call (an hour), so a re-sent call applies once
  *   sy:ns              sorted set of namespaces (one slot; updated before each namespace's first commit)
  *
  * Durability: a commit resolves once the shard applied it and, with `waitReplicas`, once that many
@@ -22,15 +25,17 @@ import type {
   Commit,
   CommitListener,
   CommitOutcome,
+  CountDelta,
   LedgerEntry,
   LedgerHead,
   ScanOptions,
   StoreAdapter,
+  StoredCount,
   StoredRecord,
 } from '../contract.js';
 import { UnavailableError } from '../errors.js';
 import { chainHash, GENESIS } from '../ledger.js';
-import { COMMIT, PRUNE } from './redis-scripts.js';
+import { ADD_COUNTS, COMMIT, PRUNE } from './redis-scripts.js';
 
 export interface RedisAdapterOptions {
   /** A client to use; the adapter does not close it. */
@@ -48,6 +53,7 @@ export interface RedisAdapterOptions {
 type ScriptedClient = (Redis | Cluster) & {
   sycommitBuffer(...args: (string | Buffer | number)[]): Promise<(Buffer | null)[]>;
   syprune(...args: (string | number)[]): Promise<number>;
+  sycount(...args: (string | number)[]): Promise<number>;
 };
 
 const COLON = 0x3a;
@@ -105,6 +111,7 @@ export class RedisAdapter implements StoreAdapter {
     this.owned = options.client === undefined;
     client.defineCommand('sycommit', { lua: COMMIT });
     client.defineCommand('syprune', { numberOfKeys: 2, lua: PRUNE });
+    client.defineCommand('sycount', { numberOfKeys: 3, lua: ADD_COUNTS });
     this.client = client as ScriptedClient;
     this.prefix = options.keyPrefix ?? 'sy';
     this.channel = `${this.prefix}:commits`;
@@ -276,6 +283,29 @@ export class RedisAdapter implements StoreAdapter {
     await this.client
       .syprune(this.key(namespace, 'h'), this.key(namespace, 'l'), throughSeq)
       .catch(unavailable);
+  }
+
+  async addCounts(namespace: string, entries: readonly CountDelta[]): Promise<void> {
+    if (entries.length === 0) return;
+    const args: (string | number)[] = [];
+    for (const { path, delta } of entries) args.push(path, delta);
+    const marker = this.key(namespace, `a:${randomUUID()}`);
+    await this.client
+      .sycount(this.key(namespace, 'n'), this.key(namespace, 'nk'), marker, ...args)
+      .catch(unavailable);
+    await this.waitForReplicas(marker);
+  }
+
+  async readCounts(namespace: string, prefix: string, options: ScanOptions): Promise<StoredCount[]> {
+    const paths = await this.lexRange(this.key(namespace, 'nk'), prefix, options);
+    if (paths.length === 0) return [];
+    const counts = await this.client.hmget(this.key(namespace, 'n'), ...paths).catch(unavailable);
+    const out: StoredCount[] = [];
+    paths.forEach((path, i) => {
+      const count = counts[i];
+      if (count !== null && count !== undefined) out.push({ path, count: Number(count) });
+    });
+    return out;
   }
 
   watch(listener: CommitListener): () => void {

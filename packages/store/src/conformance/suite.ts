@@ -1,7 +1,8 @@
 /**
  * The conformance suite every adapter runs (the adapter's test file calls `runConformanceSuite`). It
- * checks the contract — atomic commits, preconditions, the gap-free ledger, scans, notifications — and
- * the whole store built on the adapter. An adapter may skip a test only with a stated reason.
+ * checks the contract — atomic commits, preconditions, the gap-free ledger, scans, notifications,
+ * counters — and the whole store built on the adapter. An adapter may skip a test only with a stated
+ * reason.
  *
  * The groups of tests live in the modules of this directory; they share one store, so the order in which
  * they are registered here matters.
@@ -10,6 +11,7 @@ import { after, before, describe, it } from 'node:test';
 import type { StoreAdapter } from '../contract.js';
 import { FlagStore } from '../store.js';
 import { describeAdapterContract } from './contract.js';
+import { describeCounters } from './counters.js';
 import { describeEnvironments } from './environments.js';
 import { actor, type ConformanceContext } from './fixtures.js';
 import { describeFlags } from './flags.js';
@@ -66,6 +68,7 @@ export function runConformanceSuite(harness: ConformanceHarness): void {
     describeSegmentsAndTokens(ctx);
     describeQueries(ctx);
     describeLedgerAndFeed(ctx);
+    describeCounters(ctx);
     // Last: a new environment changes what later flags are created with.
     describeEnvironments(ctx);
   });
