@@ -24,6 +24,11 @@ export interface Subscription {
   readonly ready: Promise<void>;
   /** The last sequence number delivered per namespace. */
   position(namespace: string): number;
+  /**
+   * Follows one more namespace, from `from` (default: its current head). Resolves once it has been
+   * replayed up to its head; a namespace already followed is left as it is.
+   */
+  add(namespace: string, from?: number): Promise<void>;
   close(): void;
 }
 
@@ -107,7 +112,9 @@ export class Ledger {
       return run;
     };
 
-    const watched = new Set(namespaces);
+    // Namespaces being followed: `starting` from the call, `watched` once their position is known.
+    const starting = new Set<string>();
+    const watched = new Set<string>();
     const unwatch = this.adapter.watch((namespace) => {
       if (watched.has(namespace) && !closed) void pump(namespace);
     });
@@ -116,17 +123,21 @@ export class Ledger {
     }, this.options.pollIntervalMs);
     poll.unref();
 
-    const ready = (async () => {
-      for (const namespace of namespaces) {
-        const start = from[namespace];
-        positions.set(namespace, start ?? (await this.adapter.ledgerHead(namespace)).seq);
-      }
-      await Promise.all(namespaces.map(pump));
-    })();
+    const start = async (namespace: string, seq: number | undefined): Promise<void> => {
+      if (starting.has(namespace) || closed) return;
+      starting.add(namespace);
+      positions.set(namespace, seq ?? (await this.adapter.ledgerHead(namespace)).seq);
+      watched.add(namespace);
+      await pump(namespace);
+    };
+    const ready = Promise.all(namespaces.map((namespace) => start(namespace, from[namespace]))).then(
+      () => undefined,
+    );
 
     return {
       ready,
       position: (namespace) => positions.get(namespace) ?? 0,
+      add: start,
       close() {
         closed = true;
         clearInterval(poll);

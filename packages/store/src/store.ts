@@ -3,6 +3,7 @@
  * once: encoding, validation, idempotency, indexes, queries, the ledger and the change feed.
  */
 import type { StoreAdapter } from './contract.js';
+import { Delivery } from './delivery.js';
 import { Exposures } from './exposures.js';
 import { Ledger } from './feed.js';
 import { Flags } from './flags.js';
@@ -36,6 +37,8 @@ export class FlagStore {
   readonly tokens: Tokens;
   /** Exposure counts: analytics, kept outside the ledger. */
   readonly exposures: Exposures;
+  /** What delivery (snapshots, patches) reads. */
+  readonly delivery: Delivery;
 
   readonly adapter: StoreAdapter;
 
@@ -54,6 +57,7 @@ export class FlagStore {
     );
     this.tokens = new Tokens(this.adapter, writer);
     this.exposures = new Exposures(this.adapter);
+    this.delivery = new Delivery(this.adapter, options.encryptionKeys);
   }
 
   close(): Promise<void> {

@@ -33,6 +33,11 @@ export interface EngineOptions {
   environment?: string;
   /** Epoch milliseconds, read only for flags whose value depends on time. Defaults to `Date.now`. */
   clock?: () => number;
+  /**
+   * Where prerequisites and segments are looked up; defaults to this engine. Lets engines that each hold
+   * some namespaces of an environment evaluate as one.
+   */
+  scope?: EvaluationScope;
 }
 
 export class FlagEngine implements EvaluationScope {
@@ -42,10 +47,12 @@ export class FlagEngine implements EvaluationScope {
   private snapshot: Buffer = Buffer.alloc(0);
   private header: SnapshotHeader | undefined;
   private readonly clock: () => number;
+  private readonly scope: EvaluationScope;
 
   constructor(options: EngineOptions = {}) {
     this.environment = options.environment ?? '';
     this.clock = options.clock ?? Date.now;
+    this.scope = options.scope ?? this;
   }
 
   /** An engine holding a snapshot's data. Throws `SnapshotFormatError` on bytes that are not one. */
@@ -134,7 +141,7 @@ export class FlagEngine implements EvaluationScope {
       slot = this.compileSegmentSlot(key, slot);
       if (!(slot instanceof CompiledSegment)) return false;
     }
-    return segmentContains(slot, context, this);
+    return segmentContains(slot, context, this.scope);
   }
 
   /**
@@ -167,7 +174,7 @@ export class FlagEngine implements EvaluationScope {
       );
     }
     const at = flag.timeDependent ? (now ?? this.clock()) : 0;
-    const result = evaluateFlag(flag, context, at, this);
+    const result = evaluateFlag(flag, context, at, this.scope);
     if (result.errorCode === undefined) return result as EvaluationResult<T>;
     return errorResult(defaultValue, result.errorCode, result.errorMessage ?? result.errorCode, flag.version);
   }

@@ -1,0 +1,97 @@
+/**
+ * Who may read what through delivery. SDK keys belong to one environment: `sdk-server` keys read
+ * snapshots and streams and evaluate; `sdk-client` keys only evaluate (OFREP) and send exposures.
+ * Control-plane tokens of role viewer or higher may read too. Namespace scopes apply to all.
+ *
+ * Principals are cached for a few seconds, so that evaluation traffic does not read the token store on
+ * every request: a revoked key stops working within `ttlMs`.
+ */
+import type { FastifyRequest } from 'fastify';
+import { isSdkRole, type Principal } from '../governance/access.js';
+import { badRequest, forbidden, unauthorized } from '../problems.js';
+import { selects } from './positions.js';
+
+export type Authenticator = (authorization: string | undefined) => Promise<Principal>;
+
+const MAX_CACHED = 10_000;
+
+/** Wraps an authenticator with a short-lived cache of successful answers. */
+export function cachedAuthenticator(inner: Authenticator, clock: () => number, ttlMs = 5000): Authenticator {
+  const cache = new Map<string, { principal: Principal; until: number }>();
+  return async (authorization) => {
+    if (authorization === undefined) return inner(authorization);
+    const now = clock();
+    const hit = cache.get(authorization);
+    if (hit !== undefined && hit.until > now) return hit.principal;
+    const principal = await inner(authorization);
+    if (cache.size >= MAX_CACHED) {
+      for (const [k, v] of cache) if (v.until <= now) cache.delete(k);
+      if (cache.size >= MAX_CACHED) cache.clear();
+    }
+    cache.set(authorization, { principal, until: now + ttlMs });
+    return principal;
+  };
+}
+
+/** The credentials of a request: `Authorization: Bearer …`, or OFREP's `X-API-Key`. */
+export function credentials(request: FastifyRequest): string | undefined {
+  const header = request.headers.authorization;
+  if (header !== undefined) return header;
+  const apiKey = request.headers['x-api-key'];
+  return typeof apiKey === 'string' ? `Bearer ${apiKey}` : undefined;
+}
+
+export type DeliveryAct = 'read' | 'evaluate';
+
+/**
+ * The environment the principal reads: `requested`, or the key's own. Refuses (403) a client-side key
+ * reading flag data, and an environment or role outside the principal's grant.
+ */
+export function deliveryEnvironment(
+  principal: Principal,
+  act: DeliveryAct,
+  requested: string | undefined,
+): string {
+  if (act === 'read' && principal.role === 'sdk-client') {
+    throw forbidden(
+      'a client-side SDK key may only evaluate through OFREP; use a server-side key (sdk-server)',
+    );
+  }
+  const own = principal.environments.length === 1 ? principal.environments[0] : undefined;
+  const environment = requested ?? own;
+  if (environment === undefined) {
+    throw badRequest('env: name the environment (this token is not tied to a single one)');
+  }
+  if (principal.environments.length > 0 && !principal.environments.includes(environment)) {
+    throw forbidden(
+      `this ${isSdkRole(principal.role) ? 'SDK key' : 'token'} is for environment "${principal.environments.join('", "')}", not "${environment}"`,
+    );
+  }
+  if (!isSdkRole(principal.role) && !['viewer', 'editor', 'publisher', 'admin'].includes(principal.role)) {
+    throw forbidden(`a ${principal.role} token may not read flags`);
+  }
+  return environment;
+}
+
+/** Whether the principal's namespace scopes cover a namespace. */
+export function mayRead(principal: Principal, namespace: string): boolean {
+  return principal.namespaces.length === 0 || principal.namespaces.some((scope) => selects(scope, namespace));
+}
+
+/**
+ * The selectors a request may use: its own, each inside the principal's scopes (else 403), or the
+ * principal's scopes when it names none.
+ */
+export function scopedSelectors(principal: Principal, requested: readonly string[]): string[] {
+  if (requested.length === 0) return [...principal.namespaces];
+  for (const selector of requested) {
+    if (!mayRead(principal, selector)) {
+      throw forbidden(
+        `namespaces: "${selector}" is outside this key's namespaces (${principal.namespaces.join(', ')})`,
+      );
+    }
+  }
+  return [...requested];
+}
+
+export { unauthorized };

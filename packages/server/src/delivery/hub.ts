@@ -1,0 +1,238 @@
+/**
+ * The delivery hub: the namespaces of each environment that clients asked for, held in memory as views,
+ * loaded on first request, kept current from the source's patches, and fanned out to listeners (the
+ * streams). Nothing is loaded up front: the cost of a namespace is paid once, when someone first asks.
+ *
+ * Ordering: a view applies a patch only when its sequence is beyond the view's, so data never moves
+ * back; patches that arrive while a view loads are held and applied after it, from its position on.
+ */
+import type { CompiledFlag, EvaluationScope } from '@switchyard/core';
+import type { DeliverySource, SourcePatch } from './source.js';
+import { NamespaceView, type ViewEngine } from './view.js';
+
+export interface HubListener {
+  readonly environment: string;
+  /** Whether the listener wants this namespace (its selection covers it). */
+  selects(namespace: string): boolean;
+  /** Whether the listener already holds this namespace. */
+  holds(namespace: string): boolean;
+  /** A view moved to `seq` with these lines (never called for a namespace the listener does not hold). */
+  patch(view: NamespaceView, seq: number, committedAt: number, lines: readonly string[]): void;
+  /** A view was loaded anew (new namespace, or reloaded): the listener should send it whole. */
+  replaced(view: NamespaceView): void;
+}
+
+export interface HubObserver {
+  /** A patch was applied to a view: `lagMs` from its earliest commit. */
+  applied?(environment: string, lagMs: number): void;
+  error?(error: unknown): void;
+}
+
+const key = (environment: string, namespace: string) => `${environment}\u0000${namespace}`;
+
+export class DeliveryHub {
+  private readonly views = new Map<string, NamespaceView>();
+  private readonly loading = new Map<string, { done: Promise<NamespaceView>; held: SourcePatch[] }>();
+  /** Environments with a view or a load under way, per namespace. */
+  private readonly environments = new Map<string, Set<string>>();
+  private readonly listeners = new Set<HubListener>();
+  private readonly scopes = new Map<string, EnvironmentScope>();
+
+  constructor(
+    readonly source: DeliverySource,
+    private readonly options: { clock?: () => number; observer?: HubObserver } = {},
+  ) {
+    source.start(
+      {
+        patch: (patch) => this.onPatch(patch),
+        reload: (namespace) => void this.reload(namespace),
+        namespace: (namespace) => void this.onNamespace(namespace),
+      },
+      (namespace) => [...(this.environments.get(namespace) ?? [])],
+    );
+  }
+
+  private get clock(): () => number {
+    return this.options.clock ?? Date.now;
+  }
+
+  /** The view if it is loaded, without waiting. */
+  loaded(environment: string, namespace: string): NamespaceView | undefined {
+    return this.views.get(key(environment, namespace));
+  }
+
+  /** The view of a namespace in an environment, loading it on first use. */
+  view(environment: string, namespace: string): Promise<NamespaceView> {
+    const k = key(environment, namespace);
+    const view = this.views.get(k);
+    if (view !== undefined) return Promise.resolve(view);
+    const pending = this.loading.get(k);
+    if (pending !== undefined) return pending.done;
+    return this.load(environment, namespace);
+  }
+
+  private load(environment: string, namespace: string): Promise<NamespaceView> {
+    const k = key(environment, namespace);
+    const held: SourcePatch[] = [];
+    let envs = this.environments.get(namespace);
+    if (envs === undefined) {
+      envs = new Set();
+      this.environments.set(namespace, envs);
+    }
+    envs.add(environment);
+    const done = (async () => {
+      try {
+        const seq = await this.source.head(namespace);
+        // Follow first: patches from here on are held while the records are read.
+        await this.source.follow(namespace, seq);
+        const lines: string[] = [];
+        for await (const page of this.source.lines(namespace, environment)) {
+          for (const line of page) lines.push(line);
+        }
+        const view = new NamespaceView(namespace, environment, seq, lines);
+        for (const patch of held) this.applyTo(view, patch);
+        this.views.set(k, view);
+        return view;
+      } catch (error) {
+        envs.delete(environment);
+        throw error;
+      } finally {
+        this.loading.delete(k);
+      }
+    })();
+    this.loading.set(k, { done, held });
+    return done;
+  }
+
+  /** The views of the namespaces `selectors` selects that exist now, loaded. */
+  async select(environment: string, selectors: readonly string[]): Promise<NamespaceView[]> {
+    const namespaces = await this.source.namespaces(selectors);
+    return Promise.all(namespaces.map((namespace) => this.view(environment, namespace)));
+  }
+
+  /** The view of the namespace, only if the namespace exists (so that unknown names load nothing). */
+  async existing(environment: string, namespace: string): Promise<NamespaceView | undefined> {
+    const view = this.loaded(environment, namespace);
+    if (view !== undefined) return view;
+    if (!this.loading.has(key(environment, namespace)) && !(await this.source.exists(namespace))) {
+      return undefined;
+    }
+    return this.view(environment, namespace);
+  }
+
+  listen(listener: HubListener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  private onPatch(patch: SourcePatch): void {
+    for (const [environment, lines] of patch.lines) {
+      const k = key(environment, patch.namespace);
+      const pending = this.loading.get(k);
+      if (pending !== undefined) {
+        pending.held.push({ ...patch, lines: new Map([[environment, lines]]) });
+        continue;
+      }
+      const view = this.views.get(k);
+      if (view !== undefined) this.applyTo(view, { ...patch, lines: new Map([[environment, lines]]) });
+    }
+  }
+
+  private applyTo(view: NamespaceView, patch: SourcePatch): void {
+    if (patch.seq <= view.seq) return;
+    const lines = patch.lines.get(view.environment) ?? [];
+    view.apply(patch.seq, patch.committedAt, lines);
+    this.options.observer?.applied?.(view.environment, this.clock() - patch.committedAt);
+    if (lines.length === 0) return;
+    for (const listener of this.listeners) {
+      if (listener.environment === view.environment && listener.holds(view.namespace)) {
+        listener.patch(view, patch.seq, patch.committedAt, lines);
+      }
+    }
+  }
+
+  /** Loads every view of a namespace again, and hands the new views to the listeners holding it. */
+  private async reload(namespace: string): Promise<void> {
+    for (const environment of [...(this.environments.get(namespace) ?? [])]) {
+      const k = key(environment, namespace);
+      this.views.delete(k);
+      try {
+        const view = await this.load(environment, namespace);
+        for (const listener of this.listeners) {
+          if (listener.environment === environment && listener.holds(namespace)) listener.replaced(view);
+        }
+      } catch (error) {
+        this.options.observer?.error?.(error);
+      }
+    }
+  }
+
+  /** A namespace has data: listeners whose selection covers it and who do not hold it get it whole. */
+  private async onNamespace(namespace: string): Promise<void> {
+    for (const listener of this.listeners) {
+      if (!listener.selects(namespace) || listener.holds(namespace)) continue;
+      try {
+        const view = await this.view(listener.environment, namespace);
+        if (!listener.holds(namespace)) listener.replaced(view);
+      } catch (error) {
+        this.options.observer?.error?.(error);
+      }
+    }
+  }
+
+  /** One environment's namespaces as one evaluation scope (for OFREP). */
+  scope(environment: string): EnvironmentScope {
+    let scope = this.scopes.get(environment);
+    if (scope === undefined) {
+      scope = new EnvironmentScope(this, environment, this.clock);
+      this.scopes.set(environment, scope);
+    }
+    return scope;
+  }
+
+  /** Views loaded, and records they hold, for metrics. */
+  stats(): { views: number; records: number } {
+    let records = 0;
+    for (const view of this.views.values()) records += view.records;
+    return { views: this.views.size, records };
+  }
+
+  close(): void {
+    this.source.close();
+    this.listeners.clear();
+  }
+}
+
+/**
+ * An environment's loaded namespaces seen as one: each view's engine looks up prerequisites and
+ * segments of other namespaces here. A lookup of a namespace not loaded yet finds nothing and is noted
+ * in `missing`, so the caller can load it and evaluate again.
+ */
+export class EnvironmentScope implements EvaluationScope {
+  readonly missing = new Set<string>();
+
+  constructor(
+    private readonly hub: DeliveryHub,
+    readonly environment: string,
+    private readonly clock: () => number,
+  ) {}
+
+  engineOf(namespace: string): ViewEngine | undefined {
+    const view = this.hub.loaded(this.environment, namespace);
+    if (view === undefined) {
+      this.missing.add(namespace);
+      return undefined;
+    }
+    return view.engine({ environment: this.environment, clock: this.clock, scope: this });
+  }
+
+  flag(flagKey: string): CompiledFlag | undefined {
+    return this.engineOf(flagKey.slice(0, flagKey.lastIndexOf('/')))?.flag(flagKey);
+  }
+
+  inSegment(segmentKey: string, context: Record<string, unknown>): boolean {
+    return (
+      this.engineOf(segmentKey.slice(0, segmentKey.lastIndexOf('/')))?.inSegment(segmentKey, context) ?? false
+    );
+  }
+}

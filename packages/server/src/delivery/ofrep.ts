@@ -1,0 +1,199 @@
+/**
+ * OFREP, the OpenFeature Remote Evaluation Protocol: single and bulk evaluation over HTTP, answered by
+ * the core engine from the in-memory views, so any OpenFeature SDK with an OFREP provider can use
+ * Switchyard. Success and failure bodies follow the protocol's OpenAPI document.
+ */
+import type { EvaluationResult } from '@switchyard/core';
+import type { FastifyInstance, FastifyReply } from 'fastify';
+import { HttpProblem } from '../problems.js';
+import { credentials, deliveryEnvironment, mayRead, scopedSelectors } from './auth.js';
+import { etagMatches, etagOf } from './frames.js';
+import type { EnvironmentScope } from './hub.js';
+import type { DeliveryMetrics } from './metrics.js';
+import { parseSelectors } from './positions.js';
+import type { DeliveryDeps } from './routes.js';
+
+/** Flags a bulk evaluation may cover; select namespaces to stay below. */
+const MAX_BULK_FLAGS = 10_000;
+const MAX_CONTEXT_BYTES = 64 * 1024;
+
+type OfrepBody =
+  | {
+      key: string;
+      value: unknown;
+      reason: string;
+      variant: string | undefined;
+      metadata: Record<string, string | number>;
+    }
+  | { key: string; errorCode: string; errorDetails: string };
+
+function contextOf(body: unknown): Record<string, unknown> {
+  if (body === undefined || body === null) return {};
+  if (typeof body !== 'object' || Array.isArray(body)) {
+    throw new OfrepRequestError('INVALID_CONTEXT', 'the body must be a JSON object {"context": {…}}');
+  }
+  const context = (body as { context?: unknown }).context;
+  if (context === undefined) return {};
+  if (context === null || typeof context !== 'object' || Array.isArray(context)) {
+    throw new OfrepRequestError('INVALID_CONTEXT', 'context must be a JSON object');
+  }
+  const targetingKey = (context as { targetingKey?: unknown }).targetingKey;
+  if (targetingKey !== undefined && typeof targetingKey !== 'string') {
+    throw new OfrepRequestError('INVALID_CONTEXT', 'context.targetingKey must be a string');
+  }
+  return context as Record<string, unknown>;
+}
+
+class OfrepRequestError extends Error {
+  constructor(
+    readonly errorCode: string,
+    readonly errorDetails: string,
+  ) {
+    super(errorDetails);
+  }
+}
+
+function toBody(key: string, result: EvaluationResult): OfrepBody {
+  if (result.errorCode !== undefined) {
+    return { key, errorCode: result.errorCode, errorDetails: result.errorMessage ?? result.errorCode };
+  }
+  const metadata: Record<string, string | number> = { version: result.version };
+  if (result.ruleId !== undefined) metadata.ruleId = result.ruleId;
+  return { key, value: result.value, reason: result.reason, variant: result.variant, metadata };
+}
+
+/** Evaluates a flag with its own type; loads namespaces that prerequisites or segments need, then again. */
+async function evaluate(
+  deps: DeliveryDeps,
+  scope: EnvironmentScope,
+  key: string,
+  context: Record<string, unknown>,
+): Promise<EvaluationResult | undefined> {
+  const namespace = key.slice(0, Math.max(0, key.lastIndexOf('/')));
+  const view =
+    deps.hub.loaded(scope.environment, namespace) ?? (await deps.hub.existing(scope.environment, namespace));
+  if (view === undefined) return undefined;
+  for (let attempt = 0; attempt < 4; attempt++) {
+    const engine = scope.engineOf(namespace);
+    const flag = engine?.flag(key);
+    if (engine === undefined || flag === undefined) return undefined;
+    scope.missing.clear();
+    const result = engine.evaluate(key, flag.type, context, undefined);
+    if (scope.missing.size === 0) return result;
+    const missing = [...scope.missing];
+    const loaded = await Promise.all(missing.map((ns) => deps.hub.existing(scope.environment, ns)));
+    if (loaded.every((v) => v === undefined)) return result;
+  }
+  return undefined;
+}
+
+function sendOfrepError(reply: FastifyReply, status: number, body: Record<string, unknown>) {
+  return reply.code(status).type('application/json').send(body);
+}
+
+export function ofrepRoutes(app: FastifyInstance, deps: DeliveryDeps, metrics?: DeliveryMetrics): void {
+  const count = (outcome: string) => metrics?.evaluations.inc({ region: metrics.region, outcome });
+
+  app.post(
+    // Flag keys hold "/": OFREP clients send them encoded or not, so the key is the rest of the path.
+    '/ofrep/v1/evaluate/flags/*',
+    {
+      bodyLimit: MAX_CONTEXT_BYTES,
+      schema: {
+        tags: ['ofrep'],
+        summary: 'OFREP single flag evaluation',
+        params: { type: 'object', properties: { '*': { type: 'string', minLength: 1, maxLength: 1024 } } },
+      },
+    },
+    async (request, reply) => {
+      const key = (request.params as { '*': string })['*'];
+      const principal = await deps.authenticate(credentials(request));
+      const environment = deliveryEnvironment(principal, 'evaluate', (request.query as { env?: string }).env);
+      let context: Record<string, unknown>;
+      try {
+        context = contextOf(request.body);
+      } catch (error) {
+        count('error');
+        const e = error as OfrepRequestError;
+        return sendOfrepError(reply, 400, { key, errorCode: e.errorCode, errorDetails: e.errorDetails });
+      }
+      const namespace = key.slice(0, Math.max(0, key.lastIndexOf('/')));
+      if (!mayRead(principal, namespace)) {
+        throw new HttpProblem(403, 'Forbidden', `flag "${key}" is outside this key's namespaces`);
+      }
+      const result = await evaluate(deps, deps.hub.scope(environment), key, context);
+      if (result === undefined || result.errorCode === 'FLAG_NOT_FOUND') {
+        count('not_found');
+        return sendOfrepError(reply, 404, {
+          key,
+          errorCode: 'FLAG_NOT_FOUND',
+          errorDetails: `flag "${key}" does not exist in environment "${environment}"`,
+        });
+      }
+      const body = toBody(key, result);
+      if ('errorCode' in body) {
+        count('error');
+        return sendOfrepError(reply, 400, body);
+      }
+      count('ok');
+      return reply.type('application/json').send(body);
+    },
+  );
+
+  app.post(
+    '/ofrep/v1/evaluate/flags',
+    {
+      bodyLimit: MAX_CONTEXT_BYTES,
+      schema: {
+        tags: ['ofrep'],
+        summary: 'OFREP bulk evaluation of every flag in the key’s (or the selected) namespaces',
+        querystring: {
+          type: 'object',
+          properties: {
+            env: { type: 'string', maxLength: 32 },
+            namespaces: { type: 'string', maxLength: 65536 },
+          },
+          additionalProperties: false,
+        },
+      },
+    },
+    async (request, reply) => {
+      const query = request.query as { env?: string; namespaces?: string };
+      const principal = await deps.authenticate(credentials(request));
+      const environment = deliveryEnvironment(principal, 'evaluate', query.env);
+      let context: Record<string, unknown>;
+      try {
+        context = contextOf(request.body);
+      } catch (error) {
+        const e = error as OfrepRequestError;
+        return sendOfrepError(reply, 400, { errorCode: e.errorCode, errorDetails: e.errorDetails });
+      }
+      const selectors = scopedSelectors(principal, parseSelectors(query.namespaces));
+      const views = (await deps.hub.select(environment, selectors)).filter((v) =>
+        mayRead(principal, v.namespace),
+      );
+      let total = 0;
+      for (const view of views) total += view.records;
+      if (total > MAX_BULK_FLAGS) {
+        return sendOfrepError(reply, 400, {
+          errorCode: 'GENERAL',
+          errorDetails: `the selection holds ${total} records, more than the ${MAX_BULK_FLAGS} a bulk evaluation covers; select namespaces with ?namespaces=…`,
+        });
+      }
+      const etag = etagOf(environment, views, JSON.stringify(context));
+      reply.header('etag', etag);
+      if (etagMatches(request.headers['if-none-match'], etag)) return reply.code(304).send();
+      const scope = deps.hub.scope(environment);
+      const flags: OfrepBody[] = [];
+      for (const view of views) {
+        const engine = view.engine({ environment, clock: deps.clock, scope });
+        for (const key of [...engine.flagKeys()].sort()) {
+          const result = await evaluate(deps, scope, key, context);
+          if (result !== undefined) flags.push(toBody(key, result));
+        }
+      }
+      count('bulk');
+      return reply.type('application/json').send({ flags });
+    },
+  );
+}

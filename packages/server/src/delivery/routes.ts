@@ -1,0 +1,143 @@
+/**
+ * The delivery endpoints SDKs and relays read (spec/protocol.md): the snapshot, the stream, and who a
+ * key is (so a relay can check the keys its SDKs send). The server and the relay both mount these.
+ */
+import { Readable } from 'node:stream';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { Principal } from '../governance/access.js';
+import { type Authenticator, credentials, deliveryEnvironment, mayRead, scopedSelectors } from './auth.js';
+import { etagMatches, etagOf, snapshotHeader } from './frames.js';
+import type { DeliveryHub } from './hub.js';
+import { decodePositions, parseSelectors } from './positions.js';
+import type { Streams } from './stream.js';
+import type { NamespaceView } from './view.js';
+
+export interface DeliveryDeps {
+  hub: DeliveryHub;
+  streams: Streams;
+  authenticate: Authenticator;
+  clock: () => number;
+}
+
+const selection = {
+  env: {
+    type: 'string',
+    pattern: '^[a-z0-9][a-z0-9_-]*$',
+    maxLength: 32,
+    description: 'the environment; defaults to the SDK key’s',
+  },
+  namespaces: {
+    type: 'string',
+    maxLength: 65536,
+    description: 'comma-separated namespaces or namespace prefixes; all the key may read when absent',
+  },
+} as const;
+
+export const SNAPSHOT_TYPE = 'application/vnd.switchyard.snapshot; charset=utf-8';
+
+/** The principal, environment and loaded views a delivery request is about. */
+export async function selectViews(
+  deps: DeliveryDeps,
+  request: FastifyRequest,
+  query: { env?: string; namespaces?: string },
+): Promise<{ principal: Principal; environment: string; selectors: string[]; views: NamespaceView[] }> {
+  const principal = await deps.authenticate(credentials(request));
+  const environment = deliveryEnvironment(principal, 'read', query.env);
+  const selectors = scopedSelectors(principal, parseSelectors(query.namespaces));
+  const views = (await deps.hub.select(environment, selectors)).filter((v) =>
+    mayRead(principal, v.namespace),
+  );
+  return { principal, environment, selectors, views };
+}
+
+export function deliveryRoutes(app: FastifyInstance, deps: DeliveryDeps): void {
+  app.get(
+    '/sdk/v1/snapshot',
+    {
+      schema: {
+        tags: ['delivery'],
+        summary: 'A snapshot of an environment’s flags and segments in the selected namespaces',
+        querystring: { type: 'object', properties: selection, additionalProperties: false },
+      },
+    },
+    async (request, reply) => {
+      const { environment, views } = await selectViews(deps, request, request.query as { env?: string });
+      const etag = etagOf(environment, views);
+      reply.header('etag', etag).header('cache-control', 'no-cache');
+      if (etagMatches(request.headers['if-none-match'], etag)) return reply.code(304).send();
+      // perf: the body is the views' encoded chunks as they are, sent without joining them.
+      const parts: Buffer[] = [Buffer.from(`${snapshotHeader(environment, views, deps.clock())}\n`, 'utf8')];
+      let length = parts[0]!.length;
+      for (const view of views) {
+        for (const chunk of view.body()) {
+          if (chunk.length === 0) continue;
+          parts.push(chunk);
+          length += chunk.length;
+        }
+      }
+      return reply
+        .type(SNAPSHOT_TYPE)
+        .header('content-length', String(length))
+        .send(Readable.from(parts, { objectMode: false }));
+    },
+  );
+
+  app.get(
+    '/sdk/v1/stream',
+    {
+      schema: {
+        tags: ['delivery'],
+        summary: 'Server-Sent Events: a snapshot or a resume, then ordered patches and heartbeats',
+        querystring: {
+          type: 'object',
+          properties: {
+            ...selection,
+            since: { type: 'string', maxLength: 1 << 20, description: 'the position vector to resume from' },
+          },
+          additionalProperties: false,
+        },
+      },
+    },
+    async (request, reply) => {
+      const query = request.query as { env?: string; namespaces?: string; since?: string };
+      const { principal, environment, selectors, views } = await selectViews(deps, request, query);
+      const lastEventId = request.headers['last-event-id'];
+      const since =
+        query.since !== undefined
+          ? decodePositions(query.since, 'since')
+          : typeof lastEventId === 'string'
+            ? decodePositions(lastEventId, 'Last-Event-ID')
+            : undefined;
+      reply.hijack();
+      await deps.streams.open({
+        response: reply.raw,
+        environment,
+        selectors,
+        scopeKey: principal.namespaces.join(','),
+        mayRead: (namespace) => mayRead(principal, namespace),
+        views,
+        since,
+      });
+    },
+  );
+
+  app.get(
+    '/sdk/v1/whoami',
+    {
+      schema: {
+        tags: ['delivery'],
+        summary: 'What the calling key may read: its role, environments and namespaces',
+      },
+    },
+    async (request) => {
+      const principal = await deps.authenticate(credentials(request));
+      return {
+        id: principal.tokenId,
+        name: principal.name,
+        role: principal.role,
+        environments: principal.environments,
+        namespaces: principal.namespaces,
+      };
+    },
+  );
+}

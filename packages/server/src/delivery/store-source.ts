@@ -1,0 +1,205 @@
+/**
+ * The server's delivery source: records read from the store, changes from the ledger's change feed.
+ * Events are turned into patches a batch at a time per namespace: the records they touched are read
+ * back from the store (so a patch carries whole current records, never a diff to replay), which keeps
+ * patches idempotent and lets sensitive values, redacted in the ledger, reach SDKs.
+ */
+import { flagLine, segmentLine } from '@switchyard/core';
+import {
+  type ChangeEvent,
+  type DeliveredRecord,
+  type FlagStore,
+  type Subscription,
+  SYSTEM_NAMESPACE,
+  touchedBy,
+} from '@switchyard/store';
+import type { DeliverySource, SourceEvents } from './source.js';
+import type { Identity } from './view.js';
+
+const NAMESPACE_PAGE = 1000;
+/** Ledger events read at most when working out what changed since a position; beyond, a snapshot. */
+const CHANGED_SINCE_LIMIT = 10_000;
+
+export function recordLine(delivered: DeliveredRecord): string {
+  const kind = delivered.kind === 'flag' ? 'F' : 'S';
+  if (delivered.record === undefined) return `-${kind} ${delivered.key}`;
+  return delivered.kind === 'flag' ? flagLine(delivered.record) : segmentLine(delivered.record);
+}
+
+export class StoreSource implements DeliverySource {
+  private events: SourceEvents | undefined;
+  private environments: (namespace: string) => readonly string[] = () => [];
+  private subscription: Subscription | undefined;
+  private unwatch: (() => void) | undefined;
+  /** Events received and not yet turned into a patch, per namespace. */
+  private readonly queued = new Map<string, ChangeEvent[]>();
+  private readonly draining = new Set<string>();
+
+  constructor(
+    private readonly store: FlagStore,
+    private readonly onError: (error: unknown) => void = () => {},
+  ) {}
+
+  start(events: SourceEvents, environments: (namespace: string) => readonly string[]): void {
+    this.events = events;
+    this.environments = environments;
+    this.subscription = this.store.ledger.subscribe(
+      [],
+      {},
+      {
+        event: (event) => this.enqueue(event),
+        reset: (namespace) => {
+          this.queued.delete(namespace);
+          events.reload(namespace);
+        },
+        error: (error) => this.onError(error),
+      },
+    );
+    this.unwatch = this.store.adapter.watch((namespace) => {
+      if (namespace !== SYSTEM_NAMESPACE) events.namespace?.(namespace);
+    });
+  }
+
+  async namespaces(selectors: readonly string[]): Promise<string[]> {
+    const out = new Set<string>();
+    for (const prefix of selectors.length === 0 ? [''] : selectors) {
+      let after: string | undefined;
+      for (;;) {
+        const page = await this.store.adapter.namespaces(
+          prefix,
+          after === undefined ? { limit: NAMESPACE_PAGE } : { after, limit: NAMESPACE_PAGE },
+        );
+        for (const namespace of page) {
+          // A prefix selects the namespace itself and those under it, not `prefix-other`.
+          if (namespace === SYSTEM_NAMESPACE) continue;
+          if (prefix === '' || namespace === prefix || namespace.startsWith(`${prefix}/`)) out.add(namespace);
+        }
+        if (page.length < NAMESPACE_PAGE) break;
+        after = page[page.length - 1];
+      }
+    }
+    return [...out].sort();
+  }
+
+  async exists(namespace: string): Promise<boolean> {
+    if (namespace === SYSTEM_NAMESPACE) return false;
+    return (await this.store.adapter.ledgerHead(namespace)).seq > 0;
+  }
+
+  async head(namespace: string): Promise<number> {
+    return (await this.store.adapter.ledgerHead(namespace)).seq;
+  }
+
+  async *lines(namespace: string, environment: string): AsyncIterable<string[]> {
+    for await (const page of this.store.delivery.segments(namespace, environment)) {
+      yield page.map(segmentLine);
+    }
+    for await (const page of this.store.delivery.flags(namespace, environment)) {
+      yield page.map(flagLine);
+    }
+  }
+
+  async follow(namespace: string, from: number): Promise<void> {
+    await this.subscription?.add(namespace, from);
+  }
+
+  async changedSince(
+    namespace: string,
+    environment: string,
+    from: number,
+    to: number,
+  ): Promise<Set<Identity> | undefined> {
+    if (to - from > CHANGED_SINCE_LIMIT) return undefined;
+    const events = await this.store.ledger.events(namespace, from + 1, to - from);
+    // The ledger must reach back to `from + 1`, or the events in between were pruned.
+    if (to > from && (events.length === 0 || events[0]!.seq !== from + 1)) return undefined;
+    const changed = new Set<Identity>();
+    for (const event of events) {
+      const touched = touchedBy(event);
+      if (touched.environment !== undefined && touched.environment !== environment) continue;
+      for (const name of touched.flags) changed.add(`F ${namespace}/${name}`);
+      for (const name of touched.segments) changed.add(`S ${namespace}/${name}`);
+    }
+    return changed;
+  }
+
+  private enqueue(event: ChangeEvent): void {
+    const list = this.queued.get(event.namespace);
+    if (list === undefined) this.queued.set(event.namespace, [event]);
+    else list.push(event);
+    if (!this.draining.has(event.namespace)) void this.drain(event.namespace);
+  }
+
+  /** Turns the queued events of a namespace into patches, one batch at a time, in order. */
+  private async drain(namespace: string): Promise<void> {
+    this.draining.add(namespace);
+    try {
+      for (;;) {
+        const batch = this.queued.get(namespace);
+        if (batch === undefined || batch.length === 0) return;
+        this.queued.delete(namespace);
+        await this.patchFor(namespace, batch);
+      }
+    } finally {
+      this.draining.delete(namespace);
+    }
+  }
+
+  private async patchFor(namespace: string, batch: ChangeEvent[]): Promise<void> {
+    const environments = this.environments(namespace);
+    const flags = new Set<string>();
+    const segments = new Set<string>();
+    const only = new Map<string, Set<string>>();
+    for (const event of batch) {
+      const touched = touchedBy(event);
+      for (const [names, kind] of [
+        [touched.flags, 'F'],
+        [touched.segments, 'S'],
+      ] as const) {
+        for (const name of names) {
+          (kind === 'F' ? flags : segments).add(name);
+          // Which environments a record changed in: one, or all (`*`).
+          const id = `${kind} ${name}`;
+          const envs = only.get(id) ?? new Set<string>();
+          envs.add(touched.environment ?? '*');
+          only.set(id, envs);
+        }
+      }
+    }
+    const last = batch[batch.length - 1]!;
+    let committedAt = Number.POSITIVE_INFINITY;
+    for (const event of batch) committedAt = Math.min(committedAt, Date.parse(event.time));
+    const lines = new Map<string, string[]>(environments.map((env) => [env, []]));
+    if (environments.length > 0 && flags.size + segments.size > 0) {
+      let records: Map<string, DeliveredRecord[]>;
+      for (let attempt = 0; ; attempt++) {
+        try {
+          records = await this.store.delivery.records(
+            namespace,
+            { flags: [...flags], segments: [...segments] },
+            environments,
+          );
+          break;
+        } catch (error) {
+          this.onError(error);
+          // The store is unreachable: keep the order by retrying this batch before any later one.
+          await new Promise((resolve) => setTimeout(resolve, Math.min(5000, 100 * 2 ** attempt)));
+        }
+      }
+      for (const [env, delivered] of records) {
+        const out = lines.get(env)!;
+        for (const record of delivered) {
+          const name = record.key.slice(namespace.length + 1);
+          const envs = only.get(`${record.kind === 'flag' ? 'F' : 'S'} ${name}`);
+          if (envs !== undefined && (envs.has('*') || envs.has(env))) out.push(recordLine(record));
+        }
+      }
+    }
+    this.events?.patch({ namespace, seq: last.seq, committedAt, lines });
+  }
+
+  close(): void {
+    this.subscription?.close();
+    this.unwatch?.();
+  }
+}

@@ -1,0 +1,252 @@
+/**
+ * The stream: Server-Sent Events to SDKs and relays. Connections that asked for the same environment
+ * and namespaces form a group, which builds each frame once and writes it to all of them.
+ *
+ * A connection that resumes first catches up (a patch per namespace with what changed since its
+ * position, or a snapshot of the namespace), while the live patches that arrive meanwhile wait in its
+ * queue; those its catch-up already covers are dropped, so nothing is missed and nothing goes back.
+ */
+import type { ServerResponse } from 'node:http';
+import { heartbeatFrame, patchFrame, positionsOf, snapshotFrame } from './frames.js';
+import type { DeliveryHub, HubListener } from './hub.js';
+import type { DeliveryMetrics } from './metrics.js';
+import { encodePositions, type Positions, selectedBy } from './positions.js';
+import type { NamespaceView } from './view.js';
+
+export interface StreamSettings {
+  heartbeatMs: number;
+  /** A connection whose unsent bytes exceed this is closed (it reconnects and resumes). */
+  maxBufferedBytes: number;
+  clock: () => number;
+  /** How stale the data is (a relay whose upstream is down). */
+  health: () => { stale: boolean; staleSeconds: number };
+}
+
+interface Queued {
+  namespace: string;
+  seq: number;
+  frame: string;
+}
+
+class Connection {
+  /** Live frames held while the connection catches up; undefined once it is live. */
+  queue: Queued[] | undefined = [];
+  /** Per namespace, the position its catch-up reached. */
+  readonly reached = new Map<string, number>();
+
+  constructor(
+    readonly response: ServerResponse,
+    private readonly maxBufferedBytes: number,
+  ) {}
+
+  send(namespace: string, seq: number, frame: string): void {
+    if (this.queue !== undefined) this.queue.push({ namespace, seq, frame });
+    else this.write(frame);
+  }
+
+  write(frame: string): void {
+    if (this.response.destroyed) return;
+    this.response.write(frame);
+    if (this.response.writableLength > this.maxBufferedBytes) this.response.destroy();
+  }
+
+  /** Writes what waited, except what the catch-up already covered, and goes live. */
+  goLive(): void {
+    const queue = this.queue ?? [];
+    this.queue = undefined;
+    for (const item of queue) {
+      if (item.seq > (this.reached.get(item.namespace) ?? 0)) this.write(item.frame);
+    }
+  }
+}
+
+class StreamGroup implements HubListener {
+  readonly connections = new Set<Connection>();
+  private readonly views = new Map<string, NamespaceView>();
+  private heartbeat: NodeJS.Timeout | undefined;
+  unlisten: () => void = () => {};
+
+  constructor(
+    readonly environment: string,
+    private readonly selectors: readonly string[],
+    private readonly mayRead: (namespace: string) => boolean,
+    private readonly settings: StreamSettings,
+    private readonly metrics: DeliveryMetrics | undefined,
+  ) {}
+
+  adopt(views: readonly NamespaceView[]): void {
+    for (const view of views) if (!this.views.has(view.namespace)) this.views.set(view.namespace, view);
+  }
+
+  held(): NamespaceView[] {
+    return [...this.views.values()];
+  }
+
+  selects(namespace: string): boolean {
+    return selectedBy(this.selectors, namespace) && this.mayRead(namespace);
+  }
+
+  holds(namespace: string): boolean {
+    return this.views.has(namespace);
+  }
+
+  private id(): string {
+    return encodePositions(positionsOf(this.views.values()));
+  }
+
+  patch(view: NamespaceView, seq: number, committedAt: number, lines: readonly string[]): void {
+    const frame = patchFrame(view.namespace, seq, committedAt, lines, this.id());
+    for (const connection of this.connections) connection.send(view.namespace, seq, frame);
+    this.metrics?.patchesSent.inc({ region: this.metrics.region }, this.connections.size);
+  }
+
+  replaced(view: NamespaceView): void {
+    this.views.set(view.namespace, view);
+    const frame = snapshotFrame(this.environment, [view], this.settings.clock(), this.id());
+    for (const connection of this.connections) {
+      connection.reached.set(view.namespace, view.seq);
+      connection.send(view.namespace, view.seq, frame);
+    }
+  }
+
+  startHeartbeat(): void {
+    this.heartbeat = setInterval(() => {
+      const positions = positionsOf(this.views.values());
+      const frame = heartbeatFrame(
+        encodePositions(positions),
+        this.settings.clock(),
+        positions,
+        this.settings.health(),
+      );
+      for (const connection of this.connections) if (connection.queue === undefined) connection.write(frame);
+    }, this.settings.heartbeatMs);
+    this.heartbeat.unref();
+  }
+
+  stop(): void {
+    clearInterval(this.heartbeat);
+    this.unlisten();
+    for (const connection of this.connections) connection.response.end();
+  }
+}
+
+export class Streams {
+  private readonly groups = new Map<string, StreamGroup>();
+
+  constructor(
+    private readonly hub: DeliveryHub,
+    private readonly settings: StreamSettings,
+    private readonly metrics?: DeliveryMetrics,
+  ) {}
+
+  get connections(): number {
+    let n = 0;
+    for (const group of this.groups.values()) n += group.connections.size;
+    return n;
+  }
+
+  /**
+   * Serves one stream on `response` (headers not yet sent) until the client goes away. `since`: the
+   * client's positions, or undefined for a stream that opens with a snapshot.
+   */
+  async open(options: {
+    response: ServerResponse;
+    environment: string;
+    selectors: readonly string[];
+    /** Identifies the principal's scopes, so groups never mix callers who may see different data. */
+    scopeKey: string;
+    mayRead: (namespace: string) => boolean;
+    views: readonly NamespaceView[];
+    since: Positions | undefined;
+    headers?: Record<string, string>;
+  }): Promise<void> {
+    const { response, environment } = options;
+    const groupKey = `${environment}\u0000${options.selectors.join(',')}\u0000${options.scopeKey}`;
+    let group = this.groups.get(groupKey);
+    if (group === undefined) {
+      const created = new StreamGroup(
+        environment,
+        options.selectors,
+        options.mayRead,
+        this.settings,
+        this.metrics,
+      );
+      created.unlisten = this.hub.listen(created);
+      created.startHeartbeat();
+      this.groups.set(groupKey, created);
+      group = created;
+    }
+    group.adopt(options.views);
+    const views = group.held();
+
+    response.writeHead(200, {
+      'content-type': 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-cache, no-transform',
+      connection: 'keep-alive',
+      'x-accel-buffering': 'no',
+      ...options.headers,
+    });
+    response.write('retry: 1000\n\n');
+    response.socket?.setNoDelay(true);
+
+    const connection = new Connection(response, this.settings.maxBufferedBytes);
+    group.connections.add(connection);
+    this.metrics?.connections.inc({ region: this.metrics.region, kind: 'stream' });
+    const thisGroup = group;
+    response.on('close', () => {
+      thisGroup.connections.delete(connection);
+      this.metrics?.connections.dec({ region: this.metrics.region, kind: 'stream' });
+      if (thisGroup.connections.size === 0 && this.groups.get(groupKey) === thisGroup) {
+        thisGroup.stop();
+        this.groups.delete(groupKey);
+      }
+    });
+
+    const now = this.settings.clock();
+    const id = () => encodePositions(positionsOf(views));
+    if (options.since === undefined) {
+      for (const view of views) connection.reached.set(view.namespace, view.seq);
+      connection.write(snapshotFrame(environment, views, now, id()));
+      connection.goLive();
+      return;
+    }
+    const since = options.since;
+    const fresh = new Set<NamespaceView>();
+    try {
+      for (const view of views) {
+        const from = since.get(view.namespace);
+        if (from === undefined) {
+          fresh.add(view);
+          continue;
+        }
+        const to = view.seq;
+        if (from >= to) {
+          connection.reached.set(view.namespace, from);
+          continue;
+        }
+        const changed = await this.hub.source.changedSince(view.namespace, environment, from, to);
+        if (changed === undefined) {
+          fresh.add(view);
+          continue;
+        }
+        // Lines as they are now (at least as new as `to`); later patches stay queued.
+        const lines = [...changed].map((identity) => view.line(identity) ?? `-${identity}`);
+        connection.reached.set(view.namespace, to);
+        connection.write(patchFrame(view.namespace, to, view.committedAt || now, lines, id()));
+      }
+    } catch {
+      // The source could not say what changed: a snapshot of the rest is always right.
+      for (const view of views) if (!connection.reached.has(view.namespace)) fresh.add(view);
+    }
+    if (fresh.size > 0) {
+      for (const view of fresh) connection.reached.set(view.namespace, view.seq);
+      connection.write(snapshotFrame(environment, [...fresh], this.settings.clock(), id()));
+    }
+    connection.goLive();
+  }
+
+  close(): void {
+    for (const group of this.groups.values()) group.stop();
+    this.groups.clear();
+  }
+}

@@ -1,0 +1,203 @@
+/**
+ * One namespace of one environment as delivery serves it: its records as snapshot lines, kept in
+ * chunks of encoded bytes, so that serving a snapshot is a copy of chunks and a change re-encodes only
+ * the chunk its key hashes to. `seq` is the ledger position the data reflects (at least).
+ */
+import { FlagEngine } from '@switchyard/core';
+
+/** A record line's identity: `F <key>` or `S <key>`. */
+export type Identity = string;
+
+const NEWLINE = 0x0a;
+/** Lines per chunk the view aims for; it doubles its chunks when they grow past four times that. */
+const TARGET_LINES = 512;
+/** Changes to one chunk beyond which it is re-encoded whole rather than spliced. */
+const SPLICE_LIMIT = 4;
+
+/** `F key\t{…}` → `F key`; `-F key` → `F key`. */
+export function identityOf(line: string): Identity {
+  if (line.charCodeAt(0) === 0x2d) return line.slice(1);
+  const tab = line.indexOf('\t');
+  return tab === -1 ? line : line.slice(0, tab);
+}
+
+function hashOf(identity: string): number {
+  // FNV-1a over UTF-16 code units: only spreads keys over chunks, so it need not match any spec.
+  let h = 0x811c9dc5;
+  for (let i = 0; i < identity.length; i++) h = Math.imul(h ^ identity.charCodeAt(i), 0x01000193);
+  return h >>> 0;
+}
+
+function chunkCountFor(size: number): number {
+  let count = 1;
+  while (count * TARGET_LINES < size) count *= 2;
+  return count;
+}
+
+export class NamespaceView {
+  seq: number;
+  /** Epoch ms of the last change applied (0 for none since loading). */
+  committedAt = 0;
+  private chunks: Buffer[];
+  private size = 0;
+  private engineCache: ViewEngine | undefined;
+
+  constructor(
+    readonly namespace: string,
+    readonly environment: string,
+    seq: number,
+    lines: readonly string[],
+  ) {
+    this.seq = seq;
+    this.chunks = this.distribute(lines, chunkCountFor(lines.length));
+    this.size = lines.length;
+  }
+
+  get records(): number {
+    return this.size;
+  }
+
+  private distribute(lines: readonly string[], count: number): Buffer[] {
+    const parts: string[][] = Array.from({ length: count }, () => []);
+    for (const line of lines) parts[hashOf(identityOf(line)) & (count - 1)]!.push(line);
+    return parts.map((p) => Buffer.from(p.length === 0 ? '' : `${p.join('\n')}\n`, 'utf8'));
+  }
+
+  /** The encoded lines, each ending in `\n`, in no particular order. */
+  body(): readonly Buffer[] {
+    return this.chunks;
+  }
+
+  /** The bytes of all lines. */
+  get byteLength(): number {
+    let n = 0;
+    for (const chunk of this.chunks) n += chunk.length;
+    return n;
+  }
+
+  /** The current line of a record, or undefined when the view does not hold it. */
+  line(identity: Identity): string | undefined {
+    const chunk = this.chunks[hashOf(identity) & (this.chunks.length - 1)]!;
+    const at = findLine(chunk, identity);
+    return at === undefined ? undefined : chunk.toString('utf8', at[0], at[1] - 1);
+  }
+
+  /**
+   * Applies record lines (upserts `F key\t…`, removals `-F key`) and moves to `seq`. Returns the
+   * lines as applied, for the patch that tells clients.
+   */
+  apply(seq: number, committedAt: number, lines: readonly string[]): void {
+    const byChunk = new Map<number, string[]>();
+    const mask = this.chunks.length - 1;
+    for (const line of lines) {
+      const index = hashOf(identityOf(line)) & mask;
+      const list = byChunk.get(index);
+      if (list === undefined) byChunk.set(index, [line]);
+      else list.push(line);
+    }
+    for (const [index, changes] of byChunk) {
+      this.chunks[index] =
+        changes.length <= SPLICE_LIMIT
+          ? this.splice(this.chunks[index]!, changes)
+          : this.rebuild(index, changes);
+    }
+    this.seq = seq;
+    if (committedAt > 0) this.committedAt = committedAt;
+    this.engineCache?.applyLines(lines);
+    if (this.size > this.chunks.length * TARGET_LINES * 4) this.grow();
+  }
+
+  private splice(chunk: Buffer, changes: readonly string[]): Buffer {
+    let current = chunk;
+    for (const line of changes) {
+      const remove = line.charCodeAt(0) === 0x2d;
+      const at = findLine(current, identityOf(line));
+      const replacement = remove ? EMPTY : Buffer.from(`${line}\n`, 'utf8');
+      if (at === undefined) {
+        if (remove) continue;
+        current = Buffer.concat([current, replacement]);
+        this.size++;
+      } else {
+        current = Buffer.concat([current.subarray(0, at[0]), replacement, current.subarray(at[1])]);
+        if (remove) this.size--;
+      }
+    }
+    return current;
+  }
+
+  private rebuild(index: number, changes: readonly string[]): Buffer {
+    const lines = new Map<string, string>();
+    const text = this.chunks[index]!.toString('utf8');
+    if (text.length > 0) for (const line of text.slice(0, -1).split('\n')) lines.set(identityOf(line), line);
+    const before = lines.size;
+    for (const line of changes) {
+      if (line.charCodeAt(0) === 0x2d) lines.delete(line.slice(1));
+      else lines.set(identityOf(line), line);
+    }
+    this.size += lines.size - before;
+    return Buffer.from(lines.size === 0 ? '' : `${[...lines.values()].join('\n')}\n`, 'utf8');
+  }
+
+  private grow(): void {
+    const lines: string[] = [];
+    for (const chunk of this.chunks) {
+      const text = chunk.toString('utf8');
+      if (text.length > 0) lines.push(...text.slice(0, -1).split('\n'));
+    }
+    this.chunks = this.distribute(lines, chunkCountFor(lines.length));
+  }
+
+  /**
+   * An engine over this view's records, built on first use and kept in step with every change after.
+   * Lookups of other namespaces go through `scope`.
+   */
+  engine(options: ConstructorParameters<typeof ViewEngine>[1]): ViewEngine {
+    if (this.engineCache === undefined) {
+      this.engineCache = new ViewEngine(this, options);
+    }
+    return this.engineCache;
+  }
+}
+
+const EMPTY = Buffer.alloc(0);
+
+/** The [start, end) of the line of `identity` in `chunk`, end including its newline. */
+function findLine(chunk: Buffer, identity: Identity): [number, number] | undefined {
+  const head = `${identity}\t`;
+  let start: number;
+  if (chunk.length >= head.length && chunk.toString('utf8', 0, Buffer.byteLength(head)) === head) start = 0;
+  else {
+    const found = chunk.indexOf(`\n${head}`);
+    if (found === -1) return undefined;
+    start = found + 1;
+  }
+  const end = chunk.indexOf(NEWLINE, start);
+  return [start, end === -1 ? chunk.length : end + 1];
+}
+
+/** A `FlagEngine` fed from a view: loaded from its chunks, then told each change. */
+export class ViewEngine extends FlagEngine {
+  constructor(view: NamespaceView, options: ConstructorParameters<typeof FlagEngine>[0]) {
+    super(options);
+    const header = Buffer.from(
+      `#switchyard-snapshot 1 ${JSON.stringify({ environment: view.environment, namespaces: { [view.namespace]: view.seq } })}\n`,
+    );
+    this.loadSnapshot(Buffer.concat([header, ...view.body()]));
+  }
+
+  applyLines(lines: readonly string[]): void {
+    for (const line of lines) {
+      const kind = line.charCodeAt(0) === 0x2d ? line.charCodeAt(1) : line.charCodeAt(0);
+      const removal = line.charCodeAt(0) === 0x2d;
+      const key = removal ? line.slice(3) : line.slice(2, line.indexOf('\t'));
+      if (removal) {
+        if (kind === 0x46) this.deleteFlag(key);
+        else this.deleteSegment(key);
+        continue;
+      }
+      const record = JSON.parse(line.slice(line.indexOf('\t') + 1));
+      if (kind === 0x46) this.setFlag({ key, ...record });
+      else this.setSegment({ key, state: record });
+    }
+  }
+}

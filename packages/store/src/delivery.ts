@@ -1,0 +1,184 @@
+/**
+ * What delivery reads: a namespace's flags and segments as the engine takes them (`FlagRecord`,
+ * `SegmentRecord`) for one environment, and which records a ledger event touched. Archived flags are not
+ * delivered. Sensitive values are opened here, so they leave the store only on the way to an SDK.
+ */
+import type { FlagRecord, SegmentRecord } from '@switchyard/core';
+import type { StoreAdapter, StoredRecord } from './contract.js';
+import {
+  type ChangeEvent,
+  decodeRecord,
+  type FlagMeta,
+  lastSegment,
+  paths,
+  type SegmentStateRecord,
+  type StateRecord,
+} from './records.js';
+import { type Keyring, openMeta } from './sensitive.js';
+
+const PAGE = 1000;
+
+/** A record of one environment as delivered: present, or removed (absent or archived). */
+export type DeliveredRecord =
+  | { kind: 'flag'; key: string; record: FlagRecord | undefined }
+  | { kind: 'segment'; key: string; record: SegmentRecord | undefined };
+
+/** The flags and segments an event changed, by name; `environment` when it changed only that one. */
+export interface Touched {
+  flags: string[];
+  segments: string[];
+  environment: string | undefined;
+}
+
+export function flagRecord(meta: FlagMeta, state: StateRecord): FlagRecord | undefined {
+  if (meta.archivedAt !== undefined) return undefined;
+  return {
+    key: meta.key,
+    type: meta.type,
+    variations: meta.variations,
+    state: { ...state.state, version: state.version },
+  };
+}
+
+/** Names of the flags and segments a ledger event changed (none for events delivery ignores). */
+export function touchedBy(event: ChangeEvent): Touched {
+  const environment = event.environment;
+  if (event.action === 'flag.import' && Array.isArray(event.patch)) {
+    const flags = (event.patch as { key?: unknown }[])
+      .map((doc) => doc?.key)
+      .filter((key): key is string => typeof key === 'string')
+      .map(lastSegment);
+    return { flags, segments: [], environment: undefined };
+  }
+  return {
+    flags: event.flag === undefined ? [] : [lastSegment(event.flag)],
+    segments: event.segment === undefined ? [] : [lastSegment(event.segment)],
+    environment,
+  };
+}
+
+export class Delivery {
+  constructor(
+    private readonly adapter: StoreAdapter,
+    private readonly keys: Keyring | undefined,
+  ) {}
+
+  /** Every record path from `prefix` on, a page at a time. */
+  private async *scanAll(namespace: string, prefix: string): AsyncGenerator<StoredRecord[]> {
+    let after: string | undefined;
+    for (;;) {
+      const page = await this.adapter.scan(
+        namespace,
+        prefix,
+        after === undefined ? { limit: PAGE } : { after, limit: PAGE },
+      );
+      if (page.length > 0) yield page;
+      if (page.length < PAGE) return;
+      after = page[page.length - 1]!.path;
+    }
+  }
+
+  private meta(namespace: string, record: StoredRecord): FlagMeta {
+    return openMeta(decodeRecord<FlagMeta>(namespace, record.path, record.value), this.keys);
+  }
+
+  /**
+   * Every delivered flag of a namespace in one environment, a page at a time. Identities and states are
+   * both kept in name order, so they are merged as they are read.
+   */
+  async *flags(namespace: string, environment: string): AsyncGenerator<FlagRecord[]> {
+    const states = this.scanAll(namespace, `state/${environment}/`);
+    let pending: StoredRecord[] = [];
+    let at = 0;
+    let statesDone = false;
+    const nextState = async (): Promise<StoredRecord | undefined> => {
+      while (at >= pending.length) {
+        if (statesDone) return undefined;
+        const page = await states.next();
+        if (page.done) {
+          statesDone = true;
+          return undefined;
+        }
+        pending = page.value;
+        at = 0;
+      }
+      return pending[at];
+    };
+    const statePrefix = `state/${environment}/`.length;
+    for await (const page of this.scanAll(namespace, paths.flags)) {
+      const out: FlagRecord[] = [];
+      for (const stored of page) {
+        const name = stored.path.slice(paths.flags.length);
+        let state = await nextState();
+        while (state !== undefined && state.path.slice(statePrefix) < name) {
+          at++;
+          state = await nextState();
+        }
+        if (state === undefined || state.path.slice(statePrefix) !== name) continue;
+        at++;
+        const record = flagRecord(
+          this.meta(namespace, stored),
+          decodeRecord<StateRecord>(namespace, state.path, state.value),
+        );
+        if (record !== undefined) out.push(record);
+      }
+      if (out.length > 0) yield out;
+    }
+  }
+
+  /** Every segment of a namespace in one environment. */
+  async *segments(namespace: string, environment: string): AsyncGenerator<SegmentRecord[]> {
+    for await (const page of this.scanAll(namespace, `segstate/${environment}/`)) {
+      yield page.map((stored) => {
+        const record = decodeRecord<SegmentStateRecord>(namespace, stored.path, stored.value);
+        return { key: record.key, state: record.state };
+      });
+    }
+  }
+
+  /** The current records of the named flags and segments in each environment (undefined: removed). */
+  async records(
+    namespace: string,
+    touched: { flags: readonly string[]; segments: readonly string[] },
+    environments: readonly string[],
+  ): Promise<Map<string, DeliveredRecord[]>> {
+    const wanted: string[] = [];
+    for (const name of touched.flags) {
+      wanted.push(paths.flag(name));
+      for (const env of environments) wanted.push(paths.state(env, name));
+    }
+    for (const name of touched.segments) {
+      for (const env of environments) wanted.push(paths.segmentState(env, name));
+    }
+    const found = wanted.length === 0 ? [] : await this.adapter.getMany(namespace, wanted);
+    const out = new Map<string, DeliveredRecord[]>(environments.map((env) => [env, []]));
+    let i = 0;
+    for (const name of touched.flags) {
+      const stored = found[i++];
+      const meta = stored === undefined ? undefined : this.meta(namespace, stored);
+      for (const env of environments) {
+        const state = found[i++];
+        const record =
+          meta === undefined || state === undefined
+            ? undefined
+            : flagRecord(meta, decodeRecord<StateRecord>(namespace, state.path, state.value));
+        out.get(env)!.push({ kind: 'flag', key: `${namespace}/${name}`, record });
+      }
+    }
+    for (const name of touched.segments) {
+      for (const env of environments) {
+        const stored = found[i++];
+        const state =
+          stored === undefined
+            ? undefined
+            : decodeRecord<SegmentStateRecord>(namespace, stored.path, stored.value);
+        out.get(env)!.push({
+          kind: 'segment',
+          key: `${namespace}/${name}`,
+          record: state === undefined ? undefined : { key: state.key, state: state.state },
+        });
+      }
+    }
+    return out;
+  }
+}
