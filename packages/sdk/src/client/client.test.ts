@@ -1,0 +1,188 @@
+/**
+ * The client against a real server (LMDB on a loopback port): flags are made through the REST API and
+ * reach the client through the snapshot and the stream.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { booleanFlag, eventually, flagPath, startServer, type TestServer } from '../testing.js';
+import { type ChangeEvent, type ClientOptions, createClient, type SwitchyardClient } from './client.js';
+
+const FAST = { initialRetryMs: 20, maxRetryMs: 200 };
+
+let server: TestServer;
+let sdkKey: string;
+let dir: string;
+const clients: SwitchyardClient[] = [];
+
+function client(options: Partial<ClientOptions> = {}): SwitchyardClient {
+  const made = createClient({
+    url: server.url,
+    sdkKey,
+    environment: 'development',
+    events: false,
+    connection: FAST,
+    ...options,
+  });
+  clients.push(made);
+  return made;
+}
+
+before(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'switchyard-sdk-client-'));
+  server = await startServer();
+  sdkKey = await server.sdkKey('development');
+  await server.api('POST', '/api/v1/flags', booleanFlag('shop/cart/express'));
+  await server.api('POST', '/api/v1/flags', {
+    key: 'shop/cart/banner',
+    type: 'string',
+    variations: { plain: 'Welcome', sale: 'Sale today' },
+    environments: {
+      development: {
+        enabled: true,
+        offVariation: 'plain',
+        rules: [
+          {
+            id: 'staff',
+            when: [{ attribute: 'email', op: 'endsWith', values: ['@example.com'] }],
+            serve: 'sale',
+          },
+        ],
+        default: 'plain',
+      },
+    },
+  });
+  await server.api('POST', '/api/v1/flags', booleanFlag('search/ranking/v2'));
+});
+
+after(async () => {
+  await Promise.all(clients.map((c) => c.close()));
+  await server.remove();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('client', () => {
+  it('becomes ready with the server data and evaluates synchronously', async () => {
+    const c = client();
+    assert.deepEqual(await c.ready(), { source: 'server' });
+    assert.equal(c.status, 'ready');
+    assert.equal(c.boolean('shop/cart/express', {}, false), true);
+    assert.equal(
+      c.string('shop/cart/banner', { targetingKey: 'u1', email: 'a@example.com' }, 'x'),
+      'Sale today',
+    );
+    const detail = c.detail('shop/cart/banner', { targetingKey: 'u1', email: 'a@example.com' }, 'x');
+    assert.equal(detail.variant, 'sale');
+    assert.equal(detail.reason, 'TARGETING_MATCH');
+    assert.equal(detail.ruleId, 'staff');
+    assert.equal(detail.version, 1);
+    assert.equal(detail.errorCode, undefined);
+    const missing = c.detail('shop/cart/nothing', 'number', {}, 7);
+    assert.deepEqual([missing.value, missing.errorCode], [7, 'FLAG_NOT_FOUND']);
+    assert.equal(c.detail('shop/cart/express', 'string', {}, 'no').errorCode, 'TYPE_MISMATCH');
+  });
+
+  it('receives a change made through the API and says which flags changed', async () => {
+    const c = client({ namespaces: ['shop'] });
+    await c.ready();
+    assert.equal(c.boolean('search/ranking/v2', {}, false), false, 'outside the selection');
+    const changes: ChangeEvent[] = [];
+    c.on('change', (event) => changes.push(event));
+    await server.api('POST', `${flagPath('shop/cart/express')}/environments/development/disable`);
+    await eventually(() => changes.length > 0, 5000, 'a change event');
+    assert.deepEqual(changes[0], { flags: ['shop/cart/express'], segments: [], source: 'server' });
+    assert.equal(c.boolean('shop/cart/express', {}, true), false);
+    assert.equal(c.detail('shop/cart/express', {}, true).version, 2);
+    await server.api('POST', `${flagPath('shop/cart/express')}/environments/development/enable`);
+    await eventually(() => c.boolean('shop/cart/express', {}, false), 5000, 'the flag back on');
+  });
+
+  it('follows changes by polling when streaming is off', async () => {
+    const c = client({ streaming: false, pollIntervalMs: 50 });
+    await c.ready();
+    await server.api('POST', '/api/v1/flags', booleanFlag('shop/cart/polled'));
+    await eventually(() => c.boolean('shop/cart/polled', {}, false), 5000, 'the new flag');
+  });
+
+  it('serves the defaults map, then the call default, before it ever had data', async () => {
+    const c = client({
+      url: 'http://127.0.0.1:9', // nothing listens on the discard port
+      readyTimeoutMs: 200,
+      defaults: { 'shop/cart/express': true, 'shop/cart/banner': 42 },
+    });
+    const ready = await c.ready();
+    assert.equal(ready.source, 'defaults');
+    assert.ok(ready.error instanceof Error);
+    assert.equal(c.status, 'error');
+    assert.equal(c.boolean('shop/cart/express', {}, false), true);
+    assert.equal(
+      c.string('shop/cart/banner', {}, 'call default'),
+      'call default',
+      'a default of another type',
+    );
+    assert.equal(c.detail('shop/cart/express', {}, false).errorCode, 'PROVIDER_NOT_READY');
+  });
+});
+
+describe('client without its server', () => {
+  let own: TestServer;
+  let ownKey: string;
+  const cacheFile = () => join(dir, 'flags.snapshot');
+
+  before(async () => {
+    own = await startServer();
+    ownKey = await own.sdkKey('development');
+    await own.api('POST', '/api/v1/flags', booleanFlag('shop/cart/express'));
+    await own.api('POST', '/api/v1/flags', booleanFlag('shop/cart/dark', { enabled: false }));
+  });
+  after(() => own.remove());
+
+  it('keeps answering from memory when the server goes away, and writes the cache file', async () => {
+    const c = client({ url: own.url, sdkKey: ownKey, cacheFile: cacheFile(), cacheWriteDelayMs: 10 });
+    await c.ready();
+    const statuses: string[] = [];
+    c.on('status', (event) => statuses.push(event.status));
+    await own.stop();
+    await eventually(() => c.status === 'stale', 5000, 'the stale status');
+    let errors = 0;
+    for (let i = 0; i < 1000; i++) {
+      const on = c.detail('shop/cart/express', { targetingKey: `u${i}` }, false);
+      const off = c.detail('shop/cart/dark', { targetingKey: `u${i}` }, true);
+      if (
+        on.errorCode !== undefined ||
+        off.errorCode !== undefined ||
+        on.value !== true ||
+        off.value !== false
+      )
+        errors++;
+    }
+    assert.equal(errors, 0);
+    assert.deepEqual(statuses, ['stale']);
+    await c.close();
+  });
+
+  it('starts from the cache file when the server cannot be reached', async () => {
+    const started = Date.now();
+    const c = client({ url: own.url, sdkKey: ownKey, cacheFile: cacheFile(), readyTimeoutMs: 10_000 });
+    assert.equal((await c.ready()).source, 'cache');
+    assert.ok(Date.now() - started < 5000, 'without waiting for the timeout');
+    assert.equal(c.status, 'stale');
+    assert.equal(c.boolean('shop/cart/express', {}, false), true);
+    assert.equal(c.boolean('shop/cart/dark', {}, true), false);
+    assert.equal(c.detail('shop/cart/express', {}, false).version, 1);
+    assert.deepEqual(Object.keys(c.positions), ['shop/cart']);
+  });
+
+  it('ignores a cache file of another selection', async () => {
+    const c = client({
+      url: own.url,
+      sdkKey: ownKey,
+      cacheFile: cacheFile(),
+      namespaces: ['search'],
+      readyTimeoutMs: 300,
+    });
+    assert.equal((await c.ready()).source, 'defaults');
+  });
+});

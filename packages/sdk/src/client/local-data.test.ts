@@ -1,0 +1,109 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { encodeSnapshot, type FlagRecord, readHeader } from '@switchyard/core';
+import { positionsOfHeader } from '../feed/positions.js';
+import { LocalData } from './local-data.js';
+
+const flag = (key: string, serve: 'on' | 'off', version = 1): FlagRecord => ({
+  key,
+  type: 'boolean',
+  variations: { on: true, off: false },
+  state: { enabled: true, offVariation: 'off', default: serve, version } as FlagRecord['state'],
+});
+
+function snapshot(namespaces: Record<string, number>, flags: FlagRecord[], complete = true) {
+  const bytes = encodeSnapshot(
+    { environment: 'production', namespaces, time: new Date().toISOString() },
+    flags,
+  );
+  return {
+    bytes,
+    header: readHeader(bytes).header,
+    positions: namespaces,
+    namespaces: Object.keys(namespaces),
+    complete,
+  };
+}
+
+const value = (data: LocalData, key: string) => data.engine.evaluate(key, 'boolean', {}, 'missing').value;
+
+describe('LocalData', () => {
+  it('replaces only the namespaces of a partial snapshot and names what changed', () => {
+    const data = new LocalData();
+    data.replace(
+      snapshot({ 'a/x': 3, 'b/y': 5 }, [flag('a/x/one', 'on'), flag('a/x/two', 'on'), flag('b/y/one', 'on')]),
+    );
+    const changed = data.replace(snapshot({ 'a/x': 9 }, [flag('a/x/one', 'off', 2)], false));
+    assert.deepEqual(changed, { flags: ['a/x/one', 'a/x/two'], segments: [] });
+    assert.equal(value(data, 'a/x/one'), false);
+    assert.equal(value(data, 'a/x/two'), 'missing');
+    assert.equal(value(data, 'b/y/one'), true, 'another namespace is kept');
+    assert.deepEqual(data.positions, { 'a/x': 9, 'b/y': 5 });
+  });
+
+  it('drops the namespaces a complete snapshot does not name, and keeps those it may not apply', () => {
+    const data = new LocalData();
+    data.replace(snapshot({ 'a/x': 3, 'b/y': 5 }, [flag('a/x/one', 'on'), flag('b/y/one', 'on')]));
+    const behind = { ...snapshot({ 'a/x': 2, 'c/z': 1 }, [flag('a/x/one', 'off'), flag('c/z/one', 'on')]) };
+    const changed = data.replace({ ...behind, namespaces: ['c/z'] });
+    assert.deepEqual([...changed.flags].sort(), ['b/y/one', 'c/z/one']);
+    assert.equal(value(data, 'a/x/one'), true, 'a namespace held at a later position is kept');
+    assert.equal(value(data, 'b/y/one'), 'missing');
+    assert.deepEqual(data.positions, { 'a/x': 3, 'c/z': 1 });
+  });
+
+  it('applies patches, reports only real changes, and encodes what it holds as a snapshot', () => {
+    const data = new LocalData();
+    data.replace(snapshot({ 'a/x': 1 }, [flag('a/x/one', 'on'), flag('a/x/two', 'on')]));
+    const line = `F a/x/one\t${JSON.stringify({ type: 'boolean', variations: { on: true, off: false }, state: flag('a/x/one', 'off', 2).state })}`;
+    const patch = {
+      namespace: 'a/x',
+      seq: 2,
+      changes: [
+        {
+          op: 'put' as const,
+          kind: 'flag' as const,
+          key: 'a/x/one',
+          json: line.slice(line.indexOf('\t') + 1),
+          line,
+        },
+        { op: 'remove' as const, kind: 'flag' as const, key: 'a/x/two', line: '-F a/x/two' },
+        { op: 'remove' as const, kind: 'flag' as const, key: 'a/x/never', line: '-F a/x/never' },
+      ],
+    };
+    assert.deepEqual(data.applyPatch(patch), { flags: ['a/x/one', 'a/x/two'], segments: [] });
+    assert.deepEqual(data.applyPatch({ ...patch, seq: 3 }), { flags: [], segments: [] }, 'nothing new');
+    assert.equal(value(data, 'a/x/one'), false);
+
+    const encoded = data.encode({ selection: null });
+    const { header } = readHeader(encoded);
+    assert.deepEqual(positionsOfHeader(header), { 'a/x': 3 });
+    const copy = new LocalData();
+    copy.replace({
+      bytes: encoded,
+      header,
+      positions: positionsOfHeader(header),
+      namespaces: ['a/x'],
+      complete: true,
+    });
+    assert.equal(value(copy, 'a/x/one'), false);
+    assert.equal(value(copy, 'a/x/two'), 'missing');
+  });
+
+  it('changes nothing when a patch holds a record that is not JSON', () => {
+    const data = new LocalData();
+    data.replace(snapshot({ 'a/x': 1 }, [flag('a/x/one', 'on')]));
+    assert.throws(() =>
+      data.applyPatch({
+        namespace: 'a/x',
+        seq: 2,
+        changes: [
+          { op: 'remove', kind: 'flag', key: 'a/x/one', line: '-F a/x/one' },
+          { op: 'put', kind: 'flag', key: 'a/x/bad', json: '{', line: 'F a/x/bad\t{' },
+        ],
+      }),
+    );
+    assert.equal(value(data, 'a/x/one'), true);
+    assert.deepEqual(data.positions, { 'a/x': 1 });
+  });
+});

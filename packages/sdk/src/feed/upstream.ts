@@ -1,0 +1,578 @@
+/**
+ * `UpstreamFeed` follows one Switchyard server or relay through the delivery protocol
+ * (spec/protocol.md): a snapshot, then a stream of patches, resumed from its positions after every
+ * disconnect, with a fallback to polling the snapshot. It knows nothing of evaluation: it hands out
+ * snapshots and patches, in order, and the positions they bring; the SDK's client and the relay both
+ * build on it.
+ */
+import { readHeader, type SnapshotHeader } from '@switchyard/core';
+import { createParser, type EventSourceMessage } from 'eventsource-parser';
+import { Emitter } from '../emitter.js';
+import { backoffDelay } from './backoff.js';
+import { encodePositions, type Positions, positionsOfHeader } from './positions.js';
+import { parseRecordLine, type RecordChange } from './records.js';
+
+export interface UpstreamFeedOptions {
+  /** Base URL of the server or relay, e.g. `https://flags.example.com`. */
+  url: string;
+  /** An `sdk-server` key (or any token allowed to read snapshots and streams). */
+  sdkKey: string;
+  /** The environment to follow; the key's environment when absent. */
+  environment?: string;
+  /** Namespace selectors (a namespace, or a prefix selecting every namespace under it); all when absent. */
+  namespaces?: readonly string[];
+  /** Follow the stream (default); `false` only polls the snapshot. */
+  streaming?: boolean;
+  /** Time between snapshot polls when polling. Default 30 s. */
+  pollIntervalMs?: number;
+  /**
+   * Positions of data the caller already holds (from a cache, say). When given with streaming, the feed
+   * skips the first snapshot and resumes the stream from them.
+   */
+  initialPositions?: Positions;
+  /** First reconnection delay; the server's `retry:` field replaces it. Default 1 s. */
+  initialRetryMs?: number;
+  /** Longest reconnection delay. Default 30 s. */
+  maxRetryMs?: number;
+  /** Consecutive failed stream attempts after which the feed polls instead. Default 3. */
+  streamFailuresBeforePolling?: number;
+  /** While it polls instead of streaming, how often it tries the stream again. Default 60 s. */
+  streamRetryIntervalMs?: number;
+  /** A stream that sends nothing (not even a heartbeat) for this long is dropped. Default 45 s. */
+  readTimeoutMs?: number;
+  /** Longest wait for a snapshot response, body included. Default 30 s. */
+  requestTimeoutMs?: number;
+}
+
+/** A snapshot: the whole selection (from GET /sdk/v1/snapshot) or some namespaces (a stream `snapshot`). */
+export interface SnapshotEvent {
+  /** The body as received, in the core's snapshot format (`FlagEngine.fromSnapshot` reads it). */
+  readonly bytes: Buffer;
+  readonly header: SnapshotHeader;
+  /** The positions of its header. */
+  readonly positions: Positions;
+  /**
+   * The namespaces of the header whose data this snapshot replaces: every one, except those where the
+   * feed already holds a later position (their records in this snapshot must be ignored).
+   */
+  readonly namespaces: readonly string[];
+  /**
+   * True when it covers the whole selection: data held for namespaces absent from its header is to be
+   * dropped. False for a stream `snapshot` resetting some namespaces, which leaves the others as they are.
+   */
+  readonly complete: boolean;
+  readonly source: 'poll' | 'stream';
+}
+
+/** A patch, to apply in full: it is delivered only when its `seq` is ahead of the position held. */
+export interface PatchEvent {
+  readonly namespace: string;
+  /** The last ledger event it reflects; the namespace's position after it. */
+  readonly seq: number;
+  /** ISO time of its commit. */
+  readonly time: string;
+  /** Epoch ms of the earliest commit it carries: propagation lag is measured from it. */
+  readonly committedAt: number;
+  /** Its record lines, in order: put (the full record) or remove. */
+  readonly changes: readonly RecordChange[];
+  /** The event's body as received (header line, then record lines), for a relay to pass on. */
+  readonly body: string;
+  /** Epoch ms at which the feed received it. */
+  readonly receivedAt: number;
+}
+
+export interface HeartbeatEvent {
+  readonly time: string;
+  /** The upstream's positions. */
+  readonly positions: Positions;
+  /** True when the upstream is a relay that lost its own upstream and serves its last known data. */
+  readonly stale: boolean;
+  /** How long that relay has been stale, when it is. */
+  readonly staleSeconds: number | undefined;
+}
+
+/**
+ * `connecting` before the first answer and on each new attempt, `streaming` while a stream is open,
+ * `polling` while polls succeed, `disconnected` after a failure (with the error and the wait before the
+ * next attempt), `closed` after `close()`.
+ */
+export type ConnectionState = 'connecting' | 'streaming' | 'polling' | 'disconnected' | 'closed';
+
+export interface StateEvent {
+  readonly state: ConnectionState;
+  readonly error?: UpstreamError;
+  /** In `disconnected`: milliseconds until the next attempt. */
+  readonly retryInMs?: number;
+}
+
+export interface UpstreamFeedEvents extends Record<string, unknown> {
+  snapshot: SnapshotEvent;
+  patch: PatchEvent;
+  heartbeat: HeartbeatEvent;
+  state: StateEvent;
+}
+
+/** Why an attempt failed: an HTTP status, a network error, bad data, or a listener that threw. */
+export class UpstreamError extends Error {
+  override name = 'UpstreamError';
+  constructor(
+    message: string,
+    readonly status?: number,
+    readonly retryAfterMs?: number,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+const SNAPSHOT_TYPE = 'application/vnd.switchyard.snapshot';
+
+interface Settings {
+  url: string;
+  sdkKey: string;
+  environment: string | undefined;
+  namespaces: readonly string[] | undefined;
+  streaming: boolean;
+  pollIntervalMs: number;
+  maxRetryMs: number;
+  streamFailuresBeforePolling: number;
+  streamRetryIntervalMs: number;
+  readTimeoutMs: number;
+  requestTimeoutMs: number;
+}
+
+interface StreamOutcome {
+  /** It answered 200 and sent at least one field. */
+  healthy: boolean;
+  error: UpstreamError | undefined;
+}
+
+/**
+ * Follows one upstream. Listeners run synchronously as each event is handled, in the order of the
+ * stream. `positions` advance only after every listener of a snapshot or patch returned, so a listener
+ * that throws leaves them where they were and makes the feed drop the connection and resume from them
+ * (the event is delivered again, or a newer one covering it).
+ *
+ * Guarantees:
+ * - A namespace never moves backwards: a patch whose `seq` is not ahead of the position held is dropped,
+ *   and a snapshot never replaces a namespace held at a later position.
+ * - Patches of a namespace are delivered in increasing `seq`.
+ * - Failures never throw out of the feed; they show as `state` events, and the feed retries with
+ *   exponential backoff and full jitter until `close()`.
+ */
+export class UpstreamFeed {
+  private readonly settings: Settings;
+  private readonly events = new Emitter<UpstreamFeedEvents>();
+  private held: Record<string, number>;
+  private etag: string | undefined;
+  private retryBaseMs: number;
+  private current: ConnectionState = 'connecting';
+  private closed = false;
+  private started = false;
+  private running: Promise<void> | undefined;
+  private inflight: AbortController | undefined;
+  private wake: (() => void) | undefined;
+
+  constructor(options: UpstreamFeedOptions) {
+    this.settings = {
+      url: options.url.replace(/\/+$/, ''),
+      sdkKey: options.sdkKey,
+      environment: options.environment,
+      namespaces: options.namespaces,
+      streaming: options.streaming ?? true,
+      pollIntervalMs: options.pollIntervalMs ?? 30_000,
+      maxRetryMs: options.maxRetryMs ?? 30_000,
+      streamFailuresBeforePolling: options.streamFailuresBeforePolling ?? 3,
+      streamRetryIntervalMs: options.streamRetryIntervalMs ?? 60_000,
+      readTimeoutMs: options.readTimeoutMs ?? 45_000,
+      requestTimeoutMs: options.requestTimeoutMs ?? 30_000,
+    };
+    this.retryBaseMs = options.initialRetryMs ?? 1000;
+    this.held = { ...options.initialPositions };
+  }
+
+  /** The positions of the data delivered so far (a copy). */
+  get positions(): Positions {
+    return { ...this.held };
+  }
+
+  get state(): ConnectionState {
+    return this.current;
+  }
+
+  on<K extends keyof UpstreamFeedEvents>(
+    name: K,
+    listener: (event: UpstreamFeedEvents[K]) => void,
+  ): () => void {
+    return this.events.on(name, listener);
+  }
+
+  /** Starts following; listeners added before it see every event. Calling it again does nothing. */
+  start(): void {
+    if (this.started || this.closed) return;
+    this.started = true;
+    this.running = this.run();
+  }
+
+  /** Stops: aborts the open request, emits `closed`, and resolves when the feed is idle. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.inflight?.abort(new UpstreamError('the feed was closed'));
+    this.wake?.();
+    await this.running;
+    this.setState({ state: 'closed' });
+    this.events.removeAll();
+  }
+
+  private async run(): Promise<void> {
+    const s = this.settings;
+    let failures = 0;
+    let streamFailures = 0;
+    let lastStreamTry = 0;
+    let pollsOk = false;
+    let needSnapshot = !s.streaming || Object.keys(this.held).length === 0;
+    while (!this.closed) {
+      const fallenBack = !s.streaming || streamFailures >= s.streamFailuresBeforePolling;
+      const tryStream = s.streaming && (!fallenBack || Date.now() - lastStreamTry >= s.streamRetryIntervalMs);
+      if (!tryStream) {
+        if (!pollsOk) this.setState({ state: 'connecting' });
+        try {
+          await this.fetchSnapshot();
+          failures = 0;
+          pollsOk = true;
+          this.setState({ state: 'polling' });
+          await this.sleep(s.pollIntervalMs);
+        } catch (error) {
+          failures++;
+          pollsOk = false;
+          await this.failed(error, failures);
+        }
+        continue;
+      }
+      if (!fallenBack || !pollsOk) this.setState({ state: 'connecting' });
+      if (needSnapshot) {
+        try {
+          await this.fetchSnapshot();
+          needSnapshot = false;
+        } catch (error) {
+          failures++;
+          streamFailures++;
+          await this.failed(error, failures);
+          continue;
+        }
+      }
+      lastStreamTry = Date.now();
+      const outcome = await this.stream();
+      if (this.closed) break;
+      if (outcome.healthy) {
+        failures = 1; // the first reconnection after a good stream waits up to one base delay
+        streamFailures = 0;
+        pollsOk = false;
+      } else {
+        failures++;
+        streamFailures++;
+      }
+      if (fallenBack && pollsOk && !outcome.healthy) {
+        // Polls still work: stay in `polling` and poll again now rather than waiting.
+        continue;
+      }
+      await this.failed(outcome.error ?? new UpstreamError('the stream ended'), failures);
+    }
+  }
+
+  /** Reports a failure and waits for the next attempt. */
+  private async failed(error: unknown, attempt: number): Promise<void> {
+    if (this.closed) return;
+    const upstreamError =
+      error instanceof UpstreamError
+        ? error
+        : new UpstreamError(
+            `upstream request failed: ${(error as Error)?.message ?? error}`,
+            undefined,
+            undefined,
+            {
+              cause: error,
+            },
+          );
+    const delay = Math.max(
+      backoffDelay(attempt, this.retryBaseMs, this.settings.maxRetryMs),
+      Math.min(upstreamError.retryAfterMs ?? 0, this.settings.maxRetryMs * 4),
+    );
+    this.setState({ state: 'disconnected', error: upstreamError, retryInMs: delay });
+    await this.sleep(delay);
+  }
+
+  private setState(event: StateEvent): void {
+    if (event.state === this.current && event.state !== 'disconnected') return;
+    this.current = event.state;
+    try {
+      this.events.emit('state', event);
+    } catch {
+      // A state listener's failure is its own: the feed goes on.
+    }
+  }
+
+  private sleep(ms: number): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      function done() {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.wake = done;
+    });
+  }
+
+  private endpoint(path: string, since?: string): string {
+    const query = new URLSearchParams();
+    if (this.settings.environment !== undefined) query.set('env', this.settings.environment);
+    if (this.settings.namespaces !== undefined && this.settings.namespaces.length > 0) {
+      query.set('namespaces', this.settings.namespaces.join(','));
+    }
+    if (since !== undefined && since !== '') query.set('since', since);
+    const text = query.toString();
+    return `${this.settings.url}${path}${text === '' ? '' : `?${text}`}`;
+  }
+
+  private async fetchSnapshot(): Promise<void> {
+    const controller = new AbortController();
+    this.inflight = controller;
+    const timer = setTimeout(
+      () => controller.abort(new UpstreamError(`no snapshot within ${this.settings.requestTimeoutMs} ms`)),
+      this.settings.requestTimeoutMs,
+    );
+    try {
+      const response = await fetch(this.endpoint('/sdk/v1/snapshot'), {
+        headers: {
+          authorization: `Bearer ${this.settings.sdkKey}`,
+          accept: SNAPSHOT_TYPE,
+          ...(this.etag === undefined ? {} : { 'if-none-match': this.etag }),
+        },
+        signal: controller.signal,
+      });
+      if (response.status === 304) {
+        await response.body?.cancel();
+        return;
+      }
+      if (response.status !== 200) throw await httpError(response, 'snapshot');
+      const bytes = Buffer.from(await response.arrayBuffer());
+      this.deliverSnapshot(bytes, true, 'poll');
+      this.etag = response.headers.get('etag') ?? undefined;
+    } catch (error) {
+      throw controller.signal.aborted && controller.signal.reason instanceof UpstreamError
+        ? controller.signal.reason
+        : error;
+    } finally {
+      clearTimeout(timer);
+      if (this.inflight === controller) this.inflight = undefined;
+    }
+  }
+
+  /** Opens the stream and follows it until it ends; never throws. */
+  private async stream(): Promise<StreamOutcome> {
+    const controller = new AbortController();
+    this.inflight = controller;
+    let healthy = false;
+    let badData = false;
+    let failure: UpstreamError | undefined;
+    const stop = (error: UpstreamError) => {
+      failure ??= error;
+      controller.abort(error);
+    };
+    let idle: NodeJS.Timeout | undefined;
+    const touch = () => {
+      clearTimeout(idle);
+      idle = setTimeout(
+        () => stop(new UpstreamError(`the stream sent nothing for ${this.settings.readTimeoutMs} ms`)),
+        this.settings.readTimeoutMs,
+      );
+    };
+    const parser = createParser({
+      onRetry: (ms) => {
+        healthy = true;
+        if (ms > 0) this.retryBaseMs = ms;
+      },
+      onEvent: (message) => {
+        healthy = true;
+        if (failure !== undefined) return;
+        try {
+          this.handleMessage(message);
+        } catch (error) {
+          badData = true;
+          stop(
+            error instanceof UpstreamError
+              ? error
+              : new UpstreamError(
+                  `could not handle a "${message.event}" event: ${(error as Error).message}`,
+                  undefined,
+                  undefined,
+                  {
+                    cause: error,
+                  },
+                ),
+          );
+        }
+      },
+      onComment: () => {
+        healthy = true;
+      },
+    });
+    try {
+      touch();
+      const response = await fetch(this.endpoint('/sdk/v1/stream', encodePositions(this.held)), {
+        headers: { authorization: `Bearer ${this.settings.sdkKey}`, accept: 'text/event-stream' },
+        signal: controller.signal,
+      });
+      if (response.status !== 200) throw await httpError(response, 'stream');
+      if (!(response.headers.get('content-type') ?? '').startsWith('text/event-stream')) {
+        await response.body?.cancel();
+        throw new UpstreamError(
+          `the stream answered ${response.headers.get('content-type')}, not text/event-stream`,
+        );
+      }
+      if (response.body === null) throw new UpstreamError('the stream has no body');
+      this.setState({ state: 'streaming' });
+      const decoder = new TextDecoder();
+      for await (const chunk of response.body) {
+        touch();
+        parser.feed(decoder.decode(chunk, { stream: true }));
+        if (failure !== undefined) break;
+      }
+    } catch (error) {
+      if (failure === undefined && !this.closed) {
+        failure =
+          error instanceof UpstreamError
+            ? error
+            : new UpstreamError(
+                `stream failed: ${(error as Error)?.message ?? error}`,
+                undefined,
+                undefined,
+                {
+                  cause: error,
+                },
+              );
+      }
+    } finally {
+      clearTimeout(idle);
+      if (!controller.signal.aborted) controller.abort();
+      if (this.inflight === controller) this.inflight = undefined;
+    }
+    return { healthy: healthy && !badData, error: failure };
+  }
+
+  private handleMessage(message: EventSourceMessage): void {
+    switch (message.event) {
+      case 'snapshot':
+        this.deliverSnapshot(Buffer.from(message.data, 'utf8'), false, 'stream');
+        return;
+      case 'patch':
+        this.deliverPatch(message.data);
+        return;
+      case 'heartbeat':
+        this.deliverHeartbeat(message.data);
+        return;
+      default:
+        // Event types of later protocol versions are ignored.
+        return;
+    }
+  }
+
+  /**
+   * A stream `snapshot` covers the namespaces of its header, or the whole selection when the stream
+   * opened without positions; a polled one always covers the whole selection.
+   */
+  private deliverSnapshot(bytes: Buffer, polled: boolean, source: 'poll' | 'stream'): void {
+    let header: SnapshotHeader;
+    try {
+      header = readHeader(bytes).header;
+    } catch (error) {
+      throw new UpstreamError(`bad snapshot: ${(error as Error).message}`, undefined, undefined, {
+        cause: error,
+      });
+    }
+    const positions = positionsOfHeader(header);
+    const complete = polled || (source === 'stream' && Object.keys(this.held).length === 0);
+    const namespaces: string[] = [];
+    for (const [ns, seq] of Object.entries(positions)) {
+      const held = this.held[ns];
+      if (held === undefined || seq >= held) namespaces.push(ns);
+    }
+    if (!complete && namespaces.length === 0) return;
+    this.events.emit('snapshot', { bytes, header, positions, namespaces, complete, source });
+    const next: Record<string, number> = complete ? {} : { ...this.held };
+    if (complete) {
+      for (const [ns, seq] of Object.entries(this.held)) if (ns in positions) next[ns] = seq;
+    }
+    for (const ns of namespaces) next[ns] = positions[ns]!;
+    this.held = next;
+  }
+
+  private deliverPatch(body: string): void {
+    const newline = body.indexOf('\n');
+    const first = newline === -1 ? body : body.slice(0, newline);
+    let meta: { namespace?: unknown; seq?: unknown; time?: unknown; committedAt?: unknown };
+    try {
+      meta = JSON.parse(first);
+    } catch {
+      throw new UpstreamError(`bad patch header: ${first.slice(0, 200)}`);
+    }
+    const { namespace, seq } = meta;
+    if (typeof namespace !== 'string' || typeof seq !== 'number' || !Number.isSafeInteger(seq)) {
+      throw new UpstreamError(`bad patch header: ${first.slice(0, 200)}`);
+    }
+    const held = this.held[namespace];
+    if (held !== undefined && seq <= held) return; // a duplicate, or out of order
+    const changes: RecordChange[] = [];
+    if (newline !== -1) {
+      for (const line of body.slice(newline + 1).split('\n')) {
+        if (line === '') continue;
+        const change = parseRecordLine(line);
+        if (change === undefined) throw new UpstreamError(`bad patch line: ${line.slice(0, 200)}`);
+        changes.push(change);
+      }
+    }
+    this.events.emit('patch', {
+      namespace,
+      seq,
+      time: typeof meta.time === 'string' ? meta.time : '',
+      committedAt: typeof meta.committedAt === 'number' ? meta.committedAt : Number.NaN,
+      changes,
+      body,
+      receivedAt: Date.now(),
+    });
+    this.held = { ...this.held, [namespace]: seq };
+  }
+
+  private deliverHeartbeat(body: string): void {
+    let beat: { time?: unknown; namespaces?: unknown; stale?: unknown; staleSeconds?: unknown };
+    try {
+      beat = JSON.parse(body);
+    } catch {
+      throw new UpstreamError(`bad heartbeat: ${body.slice(0, 200)}`);
+    }
+    this.events.emit('heartbeat', {
+      time: typeof beat.time === 'string' ? beat.time : '',
+      positions: positionsOfHeader(beat),
+      stale: beat.stale === true,
+      staleSeconds: typeof beat.staleSeconds === 'number' ? beat.staleSeconds : undefined,
+    });
+  }
+}
+
+async function httpError(response: Response, what: string): Promise<UpstreamError> {
+  let detail = '';
+  try {
+    const text = await response.text();
+    const problem = JSON.parse(text) as { detail?: unknown };
+    detail = typeof problem.detail === 'string' ? `: ${problem.detail}` : '';
+  } catch {}
+  const after = response.headers.get('retry-after');
+  const seconds = after === null ? Number.NaN : Number(after);
+  return new UpstreamError(
+    `the ${what} request answered ${response.status}${detail}`,
+    response.status,
+    Number.isFinite(seconds) && seconds >= 0 ? seconds * 1000 : undefined,
+  );
+}

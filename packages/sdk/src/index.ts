@@ -1,0 +1,32 @@
+/**
+ * @switchyard/sdk — the Node SDK: follows a Switchyard server or relay, holds one environment's flags in
+ * memory and evaluates them synchronously. The OpenFeature provider is at `@switchyard/sdk/openfeature`.
+ */
+
+export {
+  type ChangeEvent,
+  type ClientEvents,
+  type ClientOptions,
+  type ClientStatus,
+  createClient,
+  type DetailErrorCode,
+  type EvaluationDetail,
+  type ReadyResult,
+  type StatusEvent,
+  SwitchyardClient,
+} from './client/client.js';
+export type { Exposure, ExposureOptions, ExposureStats } from './exposures/reporter.js';
+export { backoffDelay } from './feed/backoff.js';
+export { encodePositions, type Positions, parsePositions, positionsOfHeader } from './feed/positions.js';
+export { namespaceOf, parseRecordLine, type RecordChange, type RecordKind } from './feed/records.js';
+export {
+  type ConnectionState,
+  type HeartbeatEvent,
+  type PatchEvent,
+  type SnapshotEvent,
+  type StateEvent,
+  UpstreamError,
+  UpstreamFeed,
+  type UpstreamFeedEvents,
+  type UpstreamFeedOptions,
+} from './feed/upstream.js';
