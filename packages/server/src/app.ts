@@ -19,6 +19,7 @@ import { ofrepRoutes } from './delivery/ofrep.js';
 import { deliveryRoutes } from './delivery/routes.js';
 import { StoreSource } from './delivery/store-source.js';
 import { Streams } from './delivery/stream.js';
+import { type ExposureOptions, exposureRoutes } from './exposures/routes.js';
 import { authenticate, type Principal } from './governance/access.js';
 import { DEFAULT_RATE_LIMITS, RateLimiter, type RateLimitOptions } from './governance/rate-limits.js';
 import { createMetrics, type Metrics } from './metrics.js';
@@ -43,6 +44,8 @@ export interface ServerOptions {
   metrics?: Metrics;
   /** Serve HTTPS with this key and certificate (PEM). */
   tls?: { key: Buffer; cert: Buffer };
+  /** Exposure events (`POST /events/v1`): aggregation and forwarding sinks. */
+  exposures?: ExposureOptions;
   /** Delivery (snapshot, stream, OFREP) settings. */
   delivery?: DeliveryOptions;
 }
@@ -228,5 +231,6 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   segmentRoutes(app, deps);
   applyRoutes(app, deps);
   adminRoutes(app, deps);
+  exposureRoutes(app, { ...deps, metrics, ...options.exposures });
   return app;
 }

@@ -1,5 +1,10 @@
 /** @switchyard/server — the control plane. */
 export { buildServer, type ServerOptions } from './app.js';
+export type { ExposureBatch, ForwardedExposure } from './exposures/events.js';
+export { type FileSinkOptions, fileSink } from './exposures/file-sink.js';
+export type { ExposureOptions } from './exposures/routes.js';
+export type { DropListener, DropReason, ExposureSink } from './exposures/sink.js';
+export { type WebhookSinkOptions, webhookSink } from './exposures/webhook-sink.js';
 export {
   authenticate,
   authorize,

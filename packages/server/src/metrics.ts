@@ -1,9 +1,10 @@
 /**
  * The control plane's Prometheus metrics, in a registry of their own: request latency by route, store
- * operation latency, changes, conflicts, rate-limited requests and authentication failures.
+ * operation latency, changes, conflicts, rate-limited requests and authentication failures, and exposure
+ * events (accepted, counts not yet flushed, flush failures, what was dropped).
  */
 import type { StoreObserver } from '@switchyard/store';
-import { Counter, collectDefaultMetrics, Histogram, Registry } from 'prom-client';
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
 
@@ -14,6 +15,16 @@ export interface Metrics {
   conflicts: Counter;
   rateLimited: Counter;
   authFailures: Counter;
+  /** Exposure events accepted by `POST /events/v1`, by environment (each event once, whatever its count). */
+  exposuresAccepted: Counter<'environment'>;
+  /** Counters (environment × flag × variant × hour) aggregated in memory, not yet in the store. */
+  exposurePending: Gauge;
+  /** Flushes of aggregated exposure counts to the store that failed (the counts are kept for the next). */
+  exposureFlushFailures: Counter;
+  /** Exposures (their counts) given up because the in-memory aggregate was full after failed flushes. */
+  exposureCountsDropped: Counter;
+  /** Exposure events a forwarding sink gave up on, by sink and reason. */
+  exposureSinkDropped: Counter<'sink' | 'reason'>;
   /** Give this to the `FlagStore` (its `observe` option) to measure store latency. */
   observeStore: StoreObserver;
 }
@@ -56,6 +67,33 @@ export function createMetrics(): Metrics {
     authFailures: new Counter({
       name: 'switchyard_auth_failures_total',
       help: 'Requests refused for a missing, unknown, revoked or expired token',
+      registers: [registry],
+    }),
+    exposuresAccepted: new Counter({
+      name: 'switchyard_exposures_accepted_total',
+      help: 'Exposure events accepted, by environment',
+      labelNames: ['environment'],
+      registers: [registry],
+    }),
+    exposurePending: new Gauge({
+      name: 'switchyard_exposure_pending_counters',
+      help: 'Exposure counters aggregated in memory and not yet written to the store',
+      registers: [registry],
+    }),
+    exposureFlushFailures: new Counter({
+      name: 'switchyard_exposure_flush_failures_total',
+      help: 'Failed writes of aggregated exposure counts to the store',
+      registers: [registry],
+    }),
+    exposureCountsDropped: new Counter({
+      name: 'switchyard_exposure_counts_dropped_total',
+      help: 'Exposures given up because the in-memory aggregate was full after failed flushes',
+      registers: [registry],
+    }),
+    exposureSinkDropped: new Counter({
+      name: 'switchyard_exposure_sink_dropped_total',
+      help: 'Exposure events a forwarding sink gave up on, by sink and reason',
+      labelNames: ['sink', 'reason'],
       registers: [registry],
     }),
     observeStore: (operation, seconds, ok) =>

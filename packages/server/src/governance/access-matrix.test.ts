@@ -105,6 +105,19 @@ const ROUTES: Route[] = [
   },
   { name: 'archive', needs: 'editor', method: 'POST', path: (k) => `${flagPath(k)}/archive` },
   {
+    name: 'read exposures',
+    needs: 'viewer',
+    method: 'GET',
+    path: (k) => `${flagPath(k)}/exposures?environment=development`,
+  },
+  {
+    name: 'report exposures with a control-plane token',
+    needs: 'editor',
+    method: 'POST',
+    path: () => '/events/v1',
+    body: (k) => ({ environment: 'development', events: [{ kind: 'exposure', flag: k, variant: 'on' }] }),
+  },
+  {
     name: 'apply',
     needs: 'editor',
     method: 'POST',
