@@ -23,6 +23,19 @@ const perSecond = (text: string) => {
   return value;
 };
 
+const httpUrl = (text: string) => {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new InvalidArgumentError(`"${text}" is not a URL`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new InvalidArgumentError(`"${text}" is not an http:// or https:// URL`);
+  }
+  return text;
+};
+
 const program = new Command('switchyard')
   .description('Feature flags and progressive rollouts for millions of toggles.')
   .version('0.1.0');
@@ -44,6 +57,8 @@ program
   .option('--tls-key <file>', 'PEM private key, for HTTPS (with --tls-cert)')
   .option('--rate-limit-per-token <n>', 'changes per second per API token; 0 for none', perSecond)
   .option('--rate-limit-per-namespace <n>', 'changes per second per namespace; 0 for none', perSecond)
+  .option('--exposures-webhook <url>', 'POST every accepted batch of exposure events to this URL', httpUrl)
+  .option('--exposures-file <path>', 'append every accepted exposure event to this file (JSON Lines)')
   .addHelpText(
     'after',
     '\nEnvironment: SWITCHYARD_ADMIN_TOKEN (the first admin token), SWITCHYARD_MASTER_KEY or\n' +
@@ -74,6 +89,8 @@ program
         : { rateLimitPerNamespace: options.rateLimitPerNamespace }),
       ...(process.env.SWITCHYARD_ADMIN_TOKEN ? { adminToken: process.env.SWITCHYARD_ADMIN_TOKEN } : {}),
       masterKeys,
+      ...(options.exposuresWebhook ? { exposuresWebhook: options.exposuresWebhook } : {}),
+      ...(options.exposuresFile ? { exposuresFile: options.exposuresFile } : {}),
       logLevel: process.env.LOG_LEVEL ?? 'info',
     });
     let stopping = false;

@@ -185,6 +185,52 @@ describe('switchyard serve', () => {
     await stop(server.child);
   });
 
+  it('appends accepted exposure events to --exposures-file and counts them', async () => {
+    const port = await freePort();
+    const token = `sy_${'ef'.repeat(8)}_${'e'.repeat(43)}`;
+    const file = join(dir, 'exposures.jsonl');
+    const server = await serve(port, { SWITCHYARD_ADMIN_TOKEN: token }, ['--exposures-file', file]);
+    assert.match(server.output, /Appending exposure events to .*exposures\.jsonl/);
+    const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
+    const base = `http://127.0.0.1:${port}`;
+    const created = await fetch(`${base}/api/v1/flags`, {
+      method: 'POST',
+      headers,
+      body: JSON.stringify({
+        key: 'app/web/seen',
+        type: 'boolean',
+        variations: { on: true, off: false },
+        environments: {},
+      }),
+    });
+    assert.equal(created.status, 201);
+    const sent = await fetch(`${base}/events/v1`, {
+      method: 'POST',
+      headers,
+      body: JSON.stringify({
+        environment: 'staging',
+        events: [{ kind: 'exposure', flag: 'app/web/seen', variant: 'on', count: 3 }],
+      }),
+    });
+    assert.deepEqual(await sent.json(), { accepted: 1 });
+    let total = 0;
+    for (let i = 0; i < 100 && total !== 3; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      const read = await fetch(
+        `${base}/api/v1/flags/${encodeURIComponent('app/web/seen')}/exposures?environment=staging`,
+        {
+          headers,
+        },
+      );
+      total = ((await read.json()) as { total: number }).total;
+    }
+    assert.equal(total, 3);
+    const lines = readFileSync(file, 'utf8').trim().split('\n');
+    assert.equal(lines.length, 1);
+    assert.equal(JSON.parse(lines[0]!).flag, 'app/web/seen');
+    await stop(server.child);
+  });
+
   it('refuses bad arguments with a clear message and a non-zero exit', () => {
     const run = (...args: string[]) =>
       spawnSync(process.execPath, ['--conditions=source', '--import', 'tsx', main, 'serve', ...args], {
@@ -196,6 +242,9 @@ describe('switchyard serve', () => {
     const tls = run('--tls-cert', 'only-one.pem');
     assert.notEqual(tls.status, 0);
     assert.match(tls.stderr, /--tls-cert and --tls-key go together/);
+    const webhook = run('--exposures-webhook', 'ftp://example.com/x');
+    assert.notEqual(webhook.status, 0);
+    assert.match(webhook.stderr, /is not an http:\/\/ or https:\/\/ URL/);
   });
 
   it('takes the first admin token from SWITCHYARD_ADMIN_TOKEN', async () => {

@@ -35,6 +35,10 @@ export interface ServeOptions {
   adminToken?: string;
   /** Keys for sensitive values (64 hex digits or base64 of 32 bytes), the first sealing. */
   masterKeys: string[];
+  /** POST every accepted batch of exposure events to this URL (JSON, batched, retried with backoff). */
+  exposuresWebhook?: string;
+  /** Append every accepted exposure event to this file, one JSON object a line. */
+  exposuresFile?: string;
   logLevel: string;
 }
 
@@ -77,6 +81,10 @@ export async function serve(
     metrics,
     rateLimits: { ...(actor ? { actor } : {}), ...(namespace ? { namespace } : {}) },
     logger: { level: options.logLevel },
+    exposures: {
+      ...(options.exposuresWebhook ? { webhook: options.exposuresWebhook } : {}),
+      ...(options.exposuresFile ? { file: resolve(options.exposuresFile) } : {}),
+    },
     ...(options.tls
       ? { tls: { cert: readFileSync(options.tls.cert), key: readFileSync(options.tls.key) } }
       : {}),
@@ -92,6 +100,8 @@ export async function serve(
   if (first.adminToken !== undefined && options.adminToken === undefined) {
     print(`\nAdmin token (shown once; keep it safe):\n\n  ${first.adminToken}\n`);
   }
+  if (options.exposuresWebhook) print(`Forwarding exposure events to ${options.exposuresWebhook}`);
+  if (options.exposuresFile) print(`Appending exposure events to ${resolve(options.exposuresFile)}`);
   print(`API docs: ${address}/docs`);
   return {
     address,
