@@ -1,6 +1,6 @@
 /**
  * Thousands of generated invalid requests against a real server: each gets a 4xx problem, none changes
- * anything (every ledger head is as before), and the server stays up.
+ * anything (every ledger head is as before, no exposure is counted), and the server stays up.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -51,6 +51,42 @@ const breakDocument = fc.oneof(
   }),
 );
 
+const exposure = { kind: 'exposure', flag: 'fuzz/existing/flag', variant: 'on' };
+
+/** Batches of exposure events, one of them broken. */
+const breakExposures = fc
+  .tuple(
+    fc.oneof(
+      fc.string().map((flag) => ({ ...exposure, flag: `Bad Key ${flag}` })),
+      fc.string().map((variant) => ({ ...exposure, variant: `1${variant}` })),
+      fc
+        .anything()
+        // Not 'exposure', nor anything the validator would coerce to it (['exposure']).
+        .filter((kind) => !JSON.stringify(kind ?? null).includes('exposure'))
+        .map((kind) => ({ ...exposure, kind })),
+      fc
+        .oneof(
+          fc.integer({ max: 0 }),
+          fc.double({ noInteger: true }),
+          fc.string().map((text) => `n${text}`),
+        )
+        .map((count) => ({ ...exposure, count })),
+      fc.string().map((time) => ({ ...exposure, time: `not a time ${time}` })),
+      fc.string({ minLength: 1 }).map((field) => ({ ...exposure, [`x-${field}`]: 1 })),
+      fc.constantFrom('flag', 'variant', 'kind').map((field) => {
+        const { [field]: _dropped, ...event } = exposure as Record<string, unknown>;
+        return event;
+      }),
+      fc.anything().filter((v) => typeof v !== 'object' || v === null || Array.isArray(v)),
+    ),
+    fc.nat({ max: 5 }),
+  )
+  .map(([broken, at]) => {
+    const events: unknown[] = Array.from({ length: 5 }, () => exposure);
+    events.splice(at, 0, broken);
+    return { environment: 'development', events };
+  });
+
 /** Bodies that are not a flag document at all. */
 const garbage = fc.oneof(fc.anything(), fc.object(), fc.array(fc.anything()));
 
@@ -68,6 +104,8 @@ const requests: fc.Arbitrary<Request> = fc.oneof(
   breakDocument.map((body) => ({ method: 'POST', path: '/api/v1/flags', body })),
   garbage.map((body) => ({ method: 'POST', path: '/api/v1/flags', body })),
   fc.string().map((raw) => ({ method: 'POST', path: '/api/v1/flags', raw: `{${raw}` })),
+  breakExposures.map((body) => ({ method: 'POST', path: '/events/v1', body })),
+  garbage.map((body) => ({ method: 'POST', path: '/events/v1', body })),
   fc.record({ enabled: fc.anything(), offVariation: fc.anything() }).map((body) => ({
     method: 'PUT',
     path: statePath,
@@ -119,7 +157,7 @@ describe('generated invalid requests', () => {
     store = temp.store;
     token = (await bootstrap(store)).adminToken!;
     await store.flags.create({ ...valid, key: 'fuzz/existing/flag' }, { actor: 'test' });
-    app = await buildServer({ store, rateLimits: false });
+    app = await buildServer({ store, rateLimits: false, exposures: { flushIntervalMs: 10 } });
     base = await listenOnLoopback(app);
   });
   after(async () => {
@@ -158,6 +196,12 @@ describe('generated invalid requests', () => {
     );
     assert.equal(sent, 2400);
     assert.deepEqual(await heads(), before, 'no ledger moved');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    assert.deepEqual(
+      await store.exposures.read('fuzz/existing/flag', 'development', 0, Date.now() + 3600_000),
+      [],
+      'no exposure counted',
+    );
     assert.equal((await store.tokens.list({ limit: 100 })).length, tokensBefore.length);
     assert.equal((await fetch(`${base}/healthz`)).status, 200);
   });
