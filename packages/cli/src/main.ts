@@ -4,6 +4,7 @@
  * diff, lint, export) come with their issue.
  */
 import { readFileSync } from 'node:fs';
+import { startRelay } from '@switchyard/relay';
 import { serve } from '@switchyard/server';
 import { Command, InvalidArgumentError } from 'commander';
 
@@ -35,6 +36,19 @@ const httpUrl = (text: string) => {
   }
   return text;
 };
+
+/** Closes what runs on SIGINT or SIGTERM, once, then exits. */
+function stopOnSignal(close: () => Promise<void>): void {
+  let stopping = false;
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.on(signal, async () => {
+      if (stopping) return;
+      stopping = true;
+      await close();
+      process.exit(0);
+    });
+  }
+}
 
 const program = new Command('switchyard')
   .description('Feature flags and progressive rollouts for millions of toggles.')
@@ -93,15 +107,57 @@ program
       ...(options.exposuresFile ? { exposuresFile: options.exposuresFile } : {}),
       logLevel: process.env.LOG_LEVEL ?? 'info',
     });
-    let stopping = false;
-    for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-      process.on(signal, async () => {
-        if (stopping) return;
-        stopping = true;
-        await running.close();
-        process.exit(0);
-      });
+    stopOnSignal(() => running.close());
+  });
+
+program
+  .command('relay')
+  .description(
+    'run a regional relay: follow an upstream server or relay, keep its data in LMDB under --data, and serve the same delivery endpoints (snapshot, stream, OFREP) to the SDKs of a region',
+  )
+  .requiredOption('--upstream <url>', 'the server or relay to follow, e.g. https://flags.example.com')
+  .requiredOption(
+    '--sdk-key <key>',
+    'an sdk-server key of one environment (or SWITCHYARD_SDK_KEY)',
+    process.env.SWITCHYARD_SDK_KEY,
+  )
+  .option('--region <name>', 'the region label of its metrics', 'default')
+  .option('--data <dir>', 'LMDB directory of its last known good data', './relay-data')
+  .option(
+    '--namespaces <list>',
+    'comma-separated namespaces or prefixes to relay (all the key may read by default)',
+  )
+  .option('--port <port>', 'port to listen on', integer('a port', 0, 65535), Number(process.env.PORT ?? 8081))
+  .option('--host <host>', 'address to listen on', process.env.HOST ?? '127.0.0.1')
+  .action(async (options) => {
+    const upstream = URL.canParse(options.upstream) ? new URL(options.upstream) : undefined;
+    if (upstream === undefined) {
+      return program.error(`--upstream: "${options.upstream}" is not a URL (e.g. http://127.0.0.1:8080)`);
     }
+    if (upstream.protocol !== 'http:' && upstream.protocol !== 'https:') {
+      program.error(`--upstream: "${options.upstream}" must be http:// or https://`);
+    }
+    if (!/^[a-z0-9][a-z0-9_-]*$/.test(options.region)) {
+      program.error(
+        `--region: "${options.region}" is not a region name (lowercase letters, digits, "-", "_")`,
+      );
+    }
+    let running: Awaited<ReturnType<typeof startRelay>>;
+    try {
+      running = await startRelay({
+        upstream: options.upstream,
+        sdkKey: options.sdkKey,
+        region: options.region,
+        data: options.data,
+        port: options.port,
+        host: options.host,
+        ...(options.namespaces ? { namespaces: String(options.namespaces).split(',') } : {}),
+        logLevel: process.env.LOG_LEVEL ?? 'info',
+      });
+    } catch (error) {
+      program.error(`relay: ${(error as Error).message}`);
+    }
+    stopOnSignal(() => running.close());
   });
 
 await program.parseAsync();

@@ -12,13 +12,9 @@ import { adminRoutes } from './api/admin.js';
 import { applyRoutes } from './api/apply.js';
 import { flagRoutes } from './api/flags.js';
 import { segmentRoutes } from './api/segments.js';
-import { type Authenticator, cachedAuthenticator } from './delivery/auth.js';
-import { DeliveryHub } from './delivery/hub.js';
-import { createDeliveryMetrics } from './delivery/metrics.js';
-import { ofrepRoutes } from './delivery/ofrep.js';
-import { deliveryRoutes } from './delivery/routes.js';
+import { cachedAuthenticator } from './delivery/auth.js';
+import { mountDelivery } from './delivery/mount.js';
 import { StoreSource } from './delivery/store-source.js';
-import { Streams } from './delivery/stream.js';
 import { type ExposureOptions, exposureRoutes } from './exposures/routes.js';
 import { authenticate, type Principal } from './governance/access.js';
 import { DEFAULT_RATE_LIMITS, RateLimiter, type RateLimitOptions } from './governance/rate-limits.js';
@@ -189,42 +185,20 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     reply.type(registry.contentType).send(await registry.metrics()),
   );
 
-  const region = options.delivery?.region ?? 'central';
-  const deliveryMetrics = createDeliveryMetrics(registry, region, () => hub.stats());
-  const hub = new DeliveryHub(
-    new StoreSource(store, (error) =>
+  mountDelivery(app, {
+    source: new StoreSource(store, (error) =>
       app.log.warn({ err: error }, 'delivery: reading the change feed failed'),
     ),
-    {
+    authenticate: cachedAuthenticator(
+      (header) => authenticate(store, header, clock()),
       clock,
-      observer: {
-        applied: (environment, lagMs) =>
-          deliveryMetrics.lag.observe({ region, environment }, Math.max(0, lagMs) / 1000),
-        error: (error) => app.log.warn({ err: error }, 'delivery: loading a namespace failed'),
-      },
-    },
-  );
-  const streams = new Streams(
-    hub,
-    {
-      heartbeatMs: options.delivery?.heartbeatMs ?? 15_000,
-      maxBufferedBytes: 64 * 1024 * 1024,
-      clock,
-      health: () => ({ stale: false, staleSeconds: 0 }),
-    },
-    deliveryMetrics,
-  );
-  const authenticateKey: Authenticator = cachedAuthenticator(
-    (header) => authenticate(store, header, clock()),
+      options.delivery?.authCacheMs ?? 5000,
+    ),
+    registry,
     clock,
-    options.delivery?.authCacheMs ?? 5000,
-  );
-  // Streams never go idle: end them before the server waits for its connections to close.
-  app.addHook('preClose', async () => streams.close());
-  app.addHook('onClose', async () => hub.close());
-  const delivery = { hub, streams, authenticate: authenticateKey, clock };
-  deliveryRoutes(app, delivery);
-  ofrepRoutes(app, delivery, deliveryMetrics);
+    region: options.delivery?.region ?? 'central',
+    heartbeatMs: options.delivery?.heartbeatMs ?? 15_000,
+  });
 
   const deps = { store, clock };
   flagRoutes(app, deps);

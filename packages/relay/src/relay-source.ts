@@ -1,0 +1,151 @@
+/**
+ * A relay's delivery source: what its upstream sends, kept in the relay's LMDB and handed to the hub.
+ * Snapshots replace the namespaces they cover; patches apply only beyond the stored position, so a
+ * duplicated or late patch never moves a flag back. What changed since a position is answered from a
+ * window of recent patches; beyond it, the hub sends a snapshot of the namespace.
+ */
+
+import type { PatchEvent, SnapshotEvent } from '@switchyard/sdk';
+import type { DeliverySource, Identity, SourceEvents } from '@switchyard/server';
+import { identityOf, selectedBy } from '@switchyard/server';
+import type { RelayStore } from './relay-store.js';
+
+/** Patches remembered per namespace to answer resumes. */
+const WINDOW = 4096;
+
+interface Remembered {
+  seq: number;
+  identities: Identity[];
+}
+
+/** Splits a snapshot body into its record lines by namespace. */
+export function linesByNamespace(bytes: Buffer): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  const text = bytes.toString('utf8');
+  let start = text.indexOf('\n') + 1;
+  if (start === 0) return out;
+  while (start < text.length) {
+    let end = text.indexOf('\n', start);
+    if (end === -1) end = text.length;
+    if (end > start) {
+      const line = text.slice(start, end);
+      const tab = line.indexOf('\t');
+      const key = line.slice(2, tab === -1 ? line.length : tab);
+      const namespace = key.slice(0, key.lastIndexOf('/'));
+      const list = out.get(namespace);
+      if (list === undefined) out.set(namespace, [line]);
+      else list.push(line);
+    }
+    start = end + 1;
+  }
+  return out;
+}
+
+export class RelaySource implements DeliverySource {
+  private events: SourceEvents | undefined;
+  private readonly recent = new Map<string, Remembered[]>();
+  /** Per namespace, the position after which `recent` holds every patch. */
+  private readonly windowStart = new Map<string, number>();
+
+  constructor(
+    private readonly store: RelayStore,
+    readonly environment: string,
+    private readonly onApplied: (committedAt: number) => void = () => {},
+  ) {
+    // Patches after the stored positions are all the relay will have applied since it started.
+    for (const [namespace, seq] of Object.entries(store.allPositions())) this.windowStart.set(namespace, seq);
+  }
+
+  start(events: SourceEvents): void {
+    this.events = events;
+  }
+
+  /** A snapshot from upstream: replaces what it covers; a complete one also drops what it leaves out. */
+  snapshot(event: SnapshotEvent): void {
+    const byNamespace = linesByNamespace(event.bytes);
+    const time = Date.parse(String(event.header.time ?? '')) || 0;
+    for (const namespace of event.namespaces) {
+      const seq = event.positions[namespace] ?? 0;
+      const known = this.store.position(namespace) !== undefined;
+      if (!this.store.replaceNamespace(namespace, seq, time, byNamespace.get(namespace) ?? [])) continue;
+      this.recent.delete(namespace);
+      this.windowStart.set(namespace, seq);
+      if (known) this.events?.reload(namespace);
+      else this.events?.namespace?.(namespace);
+    }
+    if (event.complete) {
+      for (const namespace of this.store.namespaces()) {
+        if (event.positions[namespace] === undefined) {
+          this.store.dropNamespace(namespace);
+          this.recent.delete(namespace);
+          this.windowStart.delete(namespace);
+          this.events?.reload(namespace);
+        }
+      }
+    }
+  }
+
+  patch(event: PatchEvent): void {
+    const lines = event.changes.map((change) => change.line);
+    const before = this.store.position(event.namespace)?.seq ?? 0;
+    if (!this.store.applyPatch(event.namespace, event.seq, event.committedAt, lines)) return;
+    if (!this.windowStart.has(event.namespace)) this.windowStart.set(event.namespace, before);
+    let window = this.recent.get(event.namespace);
+    if (window === undefined) {
+      window = [];
+      this.recent.set(event.namespace, window);
+    }
+    window.push({ seq: event.seq, identities: lines.map(identityOf) });
+    if (window.length > WINDOW) {
+      const dropped = window.splice(0, window.length - WINDOW);
+      this.windowStart.set(event.namespace, dropped[dropped.length - 1]!.seq);
+    }
+    this.onApplied(event.committedAt);
+    this.events?.patch({
+      namespace: event.namespace,
+      seq: event.seq,
+      committedAt: event.committedAt,
+      lines: new Map([[this.environment, lines]]),
+    });
+  }
+
+  async namespaces(selectors: readonly string[]): Promise<string[]> {
+    return this.store.namespaces().filter((namespace) => selectedBy(selectors, namespace));
+  }
+
+  async exists(namespace: string): Promise<boolean> {
+    return this.store.position(namespace) !== undefined;
+  }
+
+  async head(namespace: string): Promise<number> {
+    return this.store.position(namespace)?.seq ?? 0;
+  }
+
+  lines(namespace: string, environment: string): AsyncIterable<string[]> {
+    if (environment !== this.environment) return (async function* () {})();
+    return this.store.namespaceLines(namespace);
+  }
+
+  async follow(): Promise<void> {
+    // The upstream feed follows every namespace of the relay's selection already.
+  }
+
+  async changedSince(
+    namespace: string,
+    _environment: string,
+    from: number,
+    to: number,
+  ): Promise<Set<Identity> | undefined> {
+    // The window covers every patch after its start; a position before that needs a snapshot.
+    const start = this.windowStart.get(namespace);
+    if (start === undefined || from < start) return undefined;
+    const changed = new Set<Identity>();
+    for (const entry of this.recent.get(namespace) ?? []) {
+      if (entry.seq <= from || entry.seq > to) continue;
+      for (const identity of entry.identities) changed.add(identity);
+    }
+    return changed;
+  }
+
+  close(): void {}
+}

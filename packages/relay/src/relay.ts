@@ -1,0 +1,231 @@
+/**
+ * The relay: follows an upstream (a server, or another relay) with the SDK's `UpstreamFeed`, keeps the
+ * data in its own LMDB, and serves the same snapshot, stream and OFREP endpoints to the SDKs of its
+ * region. When the upstream fails it keeps serving the last known good data and says how stale it is;
+ * it starts from disk with no upstream at all.
+ *
+ * The upstream connection is a circuit breaker: closed while the stream (or polling) works, open after
+ * a failure (the feed waits with exponential backoff and full jitter), half-open while it tries again.
+ */
+import { mkdirSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { UpstreamFeed, type UpstreamFeedOptions } from '@switchyard/sdk';
+import { credentials, HttpProblem, mountDelivery, sendProblem } from '@switchyard/server';
+import Fastify, { type FastifyInstance } from 'fastify';
+import { collectDefaultMetrics, Registry } from 'prom-client';
+import { relayAuthenticator } from './relay-auth.js';
+import { RelaySource } from './relay-source.js';
+import { RelayStore } from './relay-store.js';
+
+export interface RelayOptions {
+  /** Base URL of the upstream server or relay. */
+  upstream: string;
+  /** The `sdk-server` key the relay follows its upstream with; it sets the environment and namespaces. */
+  sdkKey: string;
+  /** The region label of the relay's metrics. */
+  region: string;
+  /** The LMDB directory of its last known good data. */
+  data: string;
+  port: number;
+  host: string;
+  /** Namespace selectors to relay (all the key may read when absent). */
+  namespaces?: readonly string[];
+  heartbeatMs?: number;
+  logLevel?: string | false;
+  /** Settings of the upstream feed (retry timings, say). */
+  feed?: Partial<UpstreamFeedOptions>;
+}
+
+export type CircuitState = 'closed' | 'half-open' | 'open';
+const CIRCUIT_VALUE: Record<CircuitState, number> = { closed: 0, 'half-open': 1, open: 2 };
+
+export interface RunningRelay {
+  address: string;
+  app: FastifyInstance;
+  environment: string;
+  circuit(): CircuitState;
+  /** Seconds since the upstream was last heard from, plus its own staleness (0 when current). */
+  staleSeconds(): number;
+  close(): Promise<void>;
+}
+
+/** The environment of the relay's key, asked of the upstream; undefined when it cannot be reached. */
+async function environmentOfKey(upstream: string, sdkKey: string): Promise<string | undefined> {
+  let response: Response;
+  try {
+    response = await fetch(`${upstream.replace(/\/+$/, '')}/sdk/v1/whoami`, {
+      headers: { authorization: `Bearer ${sdkKey}` },
+      signal: AbortSignal.timeout(5000),
+    });
+  } catch {
+    return undefined;
+  }
+  if (response.status === 401 || response.status === 403) {
+    throw new Error(`the upstream refused the relay's --sdk-key (HTTP ${response.status})`);
+  }
+  if (!response.ok) return undefined;
+  const who = (await response.json()) as { role: string; environments: string[] };
+  if (who.environments.length !== 1) {
+    throw new Error(
+      `the relay's --sdk-key must belong to one environment (it has ${who.environments.length})`,
+    );
+  }
+  return who.environments[0];
+}
+
+export async function startRelay(
+  options: RelayOptions,
+  print: (line: string) => void = console.log,
+): Promise<RunningRelay> {
+  const dir = resolve(options.data);
+  mkdirSync(dir, { recursive: true });
+  const store = new RelayStore(dir);
+  const clock = Date.now;
+  const stored = store.environment;
+  const asked = await environmentOfKey(options.upstream, options.sdkKey);
+  const environment = asked ?? stored;
+  if (environment === undefined) {
+    await store.close();
+    throw new Error(
+      `the relay has no data in ${dir} and cannot reach its upstream ${options.upstream}; start it once with the upstream up`,
+    );
+  }
+  if (stored !== undefined && stored !== environment) {
+    await store.close();
+    throw new Error(
+      `${dir} holds environment "${stored}", but the key is for "${environment}": use another --data`,
+    );
+  }
+  if (stored === undefined) await store.setEnvironment(environment);
+
+  // Upstream health, as the circuit breaker and staleness report it.
+  let circuit: CircuitState = 'half-open';
+  let lastHeard = Object.keys(store.allPositions()).length > 0 ? 0 : clock();
+  let upstreamStale = 0;
+  const staleSeconds = () =>
+    circuit === 'closed' ? upstreamStale : Math.round((clock() - lastHeard) / 1000) + upstreamStale;
+
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, labels: { region: options.region } });
+  const app = Fastify({ logger: options.logLevel === false ? false : { level: options.logLevel ?? 'info' } });
+  app.setErrorHandler((error, request, reply) => sendProblem(error, request, reply));
+
+  let delivery: ReturnType<typeof mountDelivery> | undefined;
+  const source = new RelaySource(store, environment, (committedAt) => {
+    lastHeard = clock();
+    delivery?.metrics.lag.observe(
+      { region: options.region, environment },
+      Math.max(0, clock() - committedAt) / 1000,
+    );
+  });
+  delivery = mountDelivery(app, {
+    source,
+    authenticate: relayAuthenticator({ upstream: options.upstream, store, environment, clock }),
+    registry,
+    clock,
+    region: options.region,
+    heartbeatMs: options.heartbeatMs ?? 15_000,
+    health: () => ({ stale: circuit !== 'closed' || upstreamStale > 0, staleSeconds: staleSeconds() }),
+  });
+  const { metrics } = delivery;
+  metrics.staleness.set({ region: options.region }, 0);
+  const setCircuit = (next: CircuitState) => {
+    if (next !== circuit) app.log.info({ from: circuit, to: next }, 'relay: upstream circuit');
+    circuit = next;
+    metrics.upstreamState.set({ region: options.region }, CIRCUIT_VALUE[next]);
+  };
+
+  const feed = new UpstreamFeed({
+    url: options.upstream,
+    sdkKey: options.sdkKey,
+    environment,
+    ...(options.namespaces ? { namespaces: options.namespaces } : {}),
+    ...(Object.keys(store.allPositions()).length > 0 ? { initialPositions: store.allPositions() } : {}),
+    ...options.feed,
+  });
+  feed.on('snapshot', (event) => {
+    lastHeard = clock();
+    source.snapshot(event);
+  });
+  feed.on('patch', (event) => source.patch(event));
+  feed.on('heartbeat', (event) => {
+    lastHeard = clock();
+    upstreamStale = event.stale ? (event.staleSeconds ?? 0) : 0;
+  });
+  feed.on('state', (event) => {
+    if (event.state === 'streaming' || event.state === 'polling') {
+      lastHeard = clock();
+      setCircuit('closed');
+    } else if (event.state === 'disconnected') {
+      setCircuit('open');
+      app.log.warn(
+        { err: event.error?.message, retryInMs: event.retryInMs },
+        'relay: upstream unreachable; serving the last known good data',
+      );
+    } else if (event.state === 'connecting' && circuit === 'open') setCircuit('half-open');
+  });
+
+  app.get('/healthz', async () => ({ status: 'ok' }));
+  app.get('/readyz', async (_request, reply) => {
+    const namespaces = store.namespaces().length;
+    const body = {
+      status: 'ready',
+      role: 'relay',
+      region: options.region,
+      environment,
+      upstream: circuit,
+      staleSeconds: staleSeconds(),
+      namespaces,
+    };
+    if (namespaces === 0 && circuit !== 'closed')
+      return reply.code(503).send({ ...body, status: 'unavailable' });
+    return body;
+  });
+  app.get('/metrics', async (_request, reply) => {
+    metrics.staleness.set({ region: options.region }, staleSeconds());
+    return reply.type(registry.contentType).send(await registry.metrics());
+  });
+  // Exposures go on to the upstream as they came, with the SDK's own key.
+  app.post('/events/v1', { bodyLimit: 1024 * 1024 }, async (request, reply) => {
+    const authorization = credentials(request);
+    let response: Response;
+    try {
+      response = await fetch(`${options.upstream.replace(/\/+$/, '')}/events/v1`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...(authorization ? { authorization } : {}) },
+        body: JSON.stringify(request.body),
+        signal: AbortSignal.timeout(5000),
+      });
+    } catch {
+      throw new HttpProblem(
+        503,
+        'Service Unavailable',
+        'the relay cannot reach its upstream to pass exposures on; retry later',
+        {},
+        { 'retry-after': '5' },
+      );
+    }
+    return reply
+      .code(response.status)
+      .type(response.headers.get('content-type') ?? 'application/json')
+      .send(await response.text());
+  });
+
+  const address = await app.listen({ port: options.port, host: options.host });
+  feed.start();
+  print(
+    `Switchyard relay on ${address} (region ${options.region}, environment ${environment}, upstream ${options.upstream}, data in ${dir})`,
+  );
+  return {
+    address,
+    app,
+    environment,
+    circuit: () => circuit,
+    staleSeconds,
+    async close() {
+      await feed.close();
+      await app.close();
+      await store.close();
+    },
+  };
+}

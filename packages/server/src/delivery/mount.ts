@@ -1,0 +1,66 @@
+/**
+ * Delivery mounted on a Fastify app: the hub over a source, streams, the snapshot, stream, whoami and
+ * OFREP routes, and their metrics. The server mounts it over its store; a relay over its upstream.
+ */
+import type { FastifyInstance } from 'fastify';
+import type { Registry } from 'prom-client';
+import type { Authenticator } from './auth.js';
+import { DeliveryHub } from './hub.js';
+import { createDeliveryMetrics, type DeliveryMetrics } from './metrics.js';
+import { ofrepRoutes } from './ofrep.js';
+import { deliveryRoutes } from './routes.js';
+import type { DeliverySource } from './source.js';
+import { Streams } from './stream.js';
+
+export interface MountOptions {
+  source: DeliverySource;
+  authenticate: Authenticator;
+  registry: Registry;
+  clock: () => number;
+  /** The region label of the metrics. */
+  region: string;
+  heartbeatMs: number;
+  /** How stale the data is; always fresh on a server, which reads its store. */
+  health?: () => { stale: boolean; staleSeconds: number };
+}
+
+export interface MountedDelivery {
+  hub: DeliveryHub;
+  streams: Streams;
+  metrics: DeliveryMetrics;
+}
+
+export function mountDelivery(app: FastifyInstance, options: MountOptions): MountedDelivery {
+  const { region, clock } = options;
+  let hub: DeliveryHub | undefined;
+  const metrics = createDeliveryMetrics(
+    options.registry,
+    region,
+    () => hub?.stats() ?? { views: 0, records: 0 },
+  );
+  hub = new DeliveryHub(options.source, {
+    clock,
+    observer: {
+      applied: (environment, lagMs) =>
+        metrics.lag.observe({ region, environment }, Math.max(0, lagMs) / 1000),
+      error: (error) => app.log.warn({ err: error }, 'delivery: loading a namespace failed'),
+    },
+  });
+  const streams = new Streams(
+    hub,
+    {
+      heartbeatMs: options.heartbeatMs,
+      maxBufferedBytes: 64 * 1024 * 1024,
+      clock,
+      health: options.health ?? (() => ({ stale: false, staleSeconds: 0 })),
+    },
+    metrics,
+  );
+  // Streams never go idle: end them before the server waits for its connections to close.
+  app.addHook('preClose', async () => streams.close());
+  app.addHook('onClose', async () => hub.close());
+  const deps = { hub, streams, authenticate: options.authenticate, clock };
+  deliveryRoutes(app, deps);
+  ofrepRoutes(app, deps, metrics);
+  return { hub, streams, metrics };
+}
