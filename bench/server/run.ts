@@ -5,14 +5,13 @@
  *
  *   --flags=N (default 1,000,000)   --seconds=S (default 5)   --json FILE
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { numberArg, parseArgs, stringArg } from '../harness/args.js';
 import { describeMachine, machineInfo } from '../harness/machine.js';
 import { writeJsonReport } from '../harness/output.js';
+import { apiClient, applyFlags, freePort, rssMiB, startSwitchyard } from '../harness/switchyard-process.js';
 import { formatRate, renderTable } from '../harness/table.js';
 import { latencies, rate } from '../store/measure.js';
 import { FLAGS_PER_NAMESPACE, flagDocument, flagKey, namespaceOf } from '../store/workload.js';
@@ -20,78 +19,15 @@ import { FLAGS_PER_NAMESPACE, flagDocument, flagKey, namespaceOf } from '../stor
 const args = parseArgs();
 const FLAGS = numberArg(args, 'flags', 1_000_000);
 const SECONDS = numberArg(args, 'seconds', 5);
-const TOKEN = `sy_${'be'.repeat(8)}_${'n'.repeat(43)}`;
 const random = (n: number) => Math.floor(Math.random() * n);
 
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
-}
-
-async function startServer(dir: string, port: number): Promise<ChildProcess> {
-  const main = join(import.meta.dirname, '..', '..', 'packages', 'cli', 'src', 'main.ts');
-  const child = spawn(
-    process.execPath,
-    [
-      '--conditions=source',
-      '--import',
-      'tsx',
-      main,
-      'serve',
-      '--port',
-      String(port),
-      '--data',
-      dir,
-      '--rate-limit-per-token',
-      '0',
-      '--rate-limit-per-namespace',
-      '0',
-    ],
-    {
-      env: { ...process.env, SWITCHYARD_ADMIN_TOKEN: TOKEN, LOG_LEVEL: 'warn' },
-      stdio: ['ignore', 'pipe', 'inherit'],
-    },
-  );
-  await new Promise<void>((resolve, reject) => {
-    let output = '';
-    child.stdout!.on('data', (chunk) => {
-      output += chunk;
-      if (output.includes('API docs:')) resolve();
-    });
-    child.on('exit', (code) => reject(new Error(`server exited with ${code}: ${output}`)));
-  });
-  return child;
-}
-
-/**
- * The server's resident memory in MiB: all of it, and the part that is not file-backed. LMDB maps its data
- * file, and Linux counts the pages of it that reads touched (RssFile: page cache, reclaimable) in RSS too.
- */
-function rssMiB(pid: number): { total: number; anonymous: number } {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const field = (name: string) => Number(new RegExp(`${name}:\\s+(\\d+) kB`).exec(status)?.[1] ?? 0) / 1024;
-  return { total: field('VmRSS'), anonymous: field('RssAnon') + field('RssShmem') };
-}
-
-const port = await freePort();
-const base = `http://127.0.0.1:${port}`;
-const auth = { authorization: `Bearer ${TOKEN}` };
-
-async function request(method: string, path: string, body?: unknown): Promise<unknown> {
-  const response = await fetch(`${base}${path}`, {
-    method,
-    headers: body === undefined ? auth : { ...auth, 'content-type': 'application/json' },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
-  const text = await response.text();
-  if (!response.ok) throw new Error(`${method} ${path} → ${response.status}: ${text.slice(0, 300)}`);
-  return text;
-}
+const dir = mkdtempSync(join(tmpdir(), 'switchyard-bench-server-'));
+const server = await startSwitchyard({
+  args: ['serve', '--data', dir, '--rate-limit-per-token', '0', '--rate-limit-per-namespace', '0'],
+  port: await freePort(),
+});
+const request = apiClient(server.url);
+const apply = (from: number, to: number) => applyFlags(request, from, to, flagDocument);
 
 const toggle = async (key: string): Promise<void> => {
   await request(
@@ -100,25 +36,6 @@ const toggle = async (key: string): Promise<void> => {
   );
 };
 
-async function apply(from: number, to: number): Promise<void> {
-  const chunk = 10_000;
-  let next = from;
-  await Promise.all(
-    Array.from({ length: 2 }, async () => {
-      while (next < to) {
-        const start = next;
-        next += chunk;
-        const documents = [];
-        for (let i = start; i < Math.min(start + chunk, to); i++) documents.push(flagDocument(i));
-        await request('POST', '/api/v1/apply', { documents });
-        if ((start / chunk) % 10 === 0) process.stderr.write(`  applied ${Math.min(start + chunk, to)}\n`);
-      }
-    }),
-  );
-}
-
-const dir = mkdtempSync(join(tmpdir(), 'switchyard-bench-server-'));
-const server = await startServer(dir, port);
 try {
   process.stderr.write('changes at 0 flags\n');
   await apply(0, 100);
@@ -127,7 +44,7 @@ try {
   const started = performance.now();
   await apply(100, FLAGS);
   const applySeconds = (performance.now() - started) / 1000;
-  const rss = rssMiB(server.pid!);
+  const rss = rssMiB(server.child.pid!);
   process.stderr.write(
     `applied in ${applySeconds.toFixed(1)} s; RSS ${rss.total.toFixed(0)} MiB; changes at ${FLAGS} flags\n`,
   );
@@ -138,7 +55,7 @@ try {
   const queryPage = await latencies(200, () =>
     request('GET', `/api/v1/flags?prefix=${encodeURIComponent(`${namespaceOf(random(FLAGS))}/`)}&limit=100`),
   );
-  const rssAfter = rssMiB(server.pid!);
+  const rssAfter = rssMiB(server.child.pid!);
   console.log(describeMachine(machineInfo()));
   console.log(
     `\nControl plane over HTTP on LMDB, ${FLAGS.toLocaleString('en')} flags (${FLAGS_PER_NAMESPACE} per namespace)\n`,
@@ -185,7 +102,6 @@ try {
     });
   }
 } finally {
-  server.kill('SIGTERM');
-  await new Promise((resolve) => server.once('exit', resolve));
+  await server.stop();
   rmSync(dir, { recursive: true, force: true });
 }
