@@ -3,6 +3,8 @@
  * loopback port, with an admin token, and calls to its REST API.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer, request as httpRequest } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { bootstrap, buildServer } from '@switchyard/server';
@@ -94,13 +96,68 @@ export async function startServer(options: { heartbeatMs?: number } = {}): Promi
 
 /** Resolves when `check` returns true, polling every 10 ms; rejects after `timeoutMs`. */
 export async function eventually(
-  check: () => boolean,
+  check: () => boolean | Promise<boolean>,
   timeoutMs = 5000,
   what = 'the condition',
 ): Promise<void> {
   const until = Date.now() + timeoutMs;
-  while (!check()) {
+  while (!(await check())) {
     if (Date.now() > until) throw new Error(`${what} did not hold within ${timeoutMs} ms`);
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
+}
+
+export interface FaultyProxy {
+  url: string;
+  /** Answer 503 to requests whose path starts with one of these, instead of forwarding them. */
+  refuse: string[];
+  /** Drops every open connection, as a network failure would. */
+  cut(): void;
+  close(): Promise<void>;
+}
+
+/**
+ * A forwarding proxy in front of a real server, to make the network fail: refused paths and cut
+ * connections. It forwards bytes as they come, so streams stay streams.
+ */
+export async function startProxy(target: string): Promise<FaultyProxy> {
+  const sockets = new Set<Socket>();
+  const proxy: FaultyProxy = {
+    url: '',
+    refuse: [],
+    cut: () => {
+      for (const socket of sockets) socket.destroy();
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        proxy.cut();
+        server.close(() => resolve());
+      }),
+  };
+  const server = createServer((request, response) => {
+    const path = request.url ?? '/';
+    if (proxy.refuse.some((prefix) => path.startsWith(prefix))) {
+      response.writeHead(503, { 'retry-after': '0' }).end();
+      return;
+    }
+    const forwarded = httpRequest(
+      `${target}${path}`,
+      { method: request.method, headers: request.headers },
+      (answer) => {
+        response.writeHead(answer.statusCode ?? 502, answer.headers);
+        answer.pipe(response);
+      },
+    );
+    forwarded.on('error', () => response.destroy());
+    response.on('close', () => forwarded.destroy());
+    request.pipe(forwarded);
+  });
+  server.on('connection', (socket: Socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address() as AddressInfo;
+  proxy.url = `http://127.0.0.1:${address.port}`;
+  return proxy;
 }

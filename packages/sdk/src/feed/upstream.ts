@@ -337,8 +337,9 @@ export class UpstreamFeed {
   }
 
   private async fetchSnapshot(): Promise<void> {
+    if (this.closed) return;
     const controller = new AbortController();
-    this.inflight = controller;
+    this.inflight = controller; // from here on, close() aborts it
     const timer = setTimeout(
       () => controller.abort(new UpstreamError(`no snapshot within ${this.settings.requestTimeoutMs} ms`)),
       this.settings.requestTimeoutMs,
@@ -372,8 +373,9 @@ export class UpstreamFeed {
 
   /** Opens the stream and follows it until it ends; never throws. */
   private async stream(): Promise<StreamOutcome> {
+    if (this.closed) return { healthy: false, error: undefined };
     const controller = new AbortController();
-    this.inflight = controller;
+    this.inflight = controller; // from here on, close() aborts it
     let healthy = false;
     let badData = false;
     let failure: UpstreamError | undefined;
