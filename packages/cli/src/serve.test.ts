@@ -3,16 +3,15 @@
  * token once; a restart keeps every flag and token and prints none.
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { get as httpsGet } from 'node:https';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
+import { freePort, kill, MAIN, startSwitchyard } from './testing/processes.js';
 
-const main = join(import.meta.dirname, 'main.ts');
 const dir = mkdtempSync(join(tmpdir(), 'switchyard-serve-'));
 const running = new Set<ChildProcess>();
 after(() => {
@@ -20,54 +19,23 @@ after(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() =>
-        typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port')),
-      );
-    });
-  });
-}
-
 /** Starts the server and resolves with its output once it says where the API docs are. */
 async function serve(
   port: number,
   env: Record<string, string> = {},
   args: string[] = [],
 ): Promise<{ child: ChildProcess; output: string }> {
-  const child = spawn(
-    process.execPath,
-    ['--conditions=source', '--import', 'tsx', main, 'serve', '--port', String(port), '--data', dir, ...args],
-    {
-      env: { ...process.env, LOG_LEVEL: 'warn', ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
+  const started = await startSwitchyard(
+    ['serve', '--port', String(port), '--data', dir, ...args],
+    'API docs:',
+    env,
   );
-  running.add(child);
-  let output = '';
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`the server did not start:\n${output}`)), 20_000);
-    const collect = (chunk: Buffer) => {
-      output += chunk.toString();
-      if (output.includes('API docs:')) {
-        clearTimeout(timer);
-        resolve();
-      }
-    };
-    child.stdout!.on('data', collect);
-    child.stderr!.on('data', collect);
-    child.on('exit', (code) => reject(new Error(`the server exited with ${code}:\n${output}`)));
-  });
-  return { child, output };
+  running.add(started.child);
+  return { child: started.child, output: started.output() };
 }
 
 async function stop(child: ChildProcess): Promise<void> {
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  child.kill('SIGTERM');
-  await exited;
+  await kill(child, 'SIGTERM');
   running.delete(child);
 }
 
@@ -233,7 +201,7 @@ describe('switchyard serve', () => {
 
   it('refuses bad arguments with a clear message and a non-zero exit', () => {
     const run = (...args: string[]) =>
-      spawnSync(process.execPath, ['--conditions=source', '--import', 'tsx', main, 'serve', ...args], {
+      spawnSync(process.execPath, ['--conditions=source', '--import', 'tsx', MAIN, 'serve', ...args], {
         encoding: 'utf8',
       });
     const port = run('--port', 'abc');
