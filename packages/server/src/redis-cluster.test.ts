@@ -1,6 +1,6 @@
 /**
  * Two control-plane servers on one real Redis Cluster (3 masters, 3 replicas) serve the same data: what
- * one writes, the other reads and changes.
+ * one writes, the other reads and changes, and each fans every change out to its own streams.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -8,6 +8,7 @@ import { FlagStore, RedisAdapter } from '@switchyard/store';
 import { type RedisCluster, startRedisCluster } from '@switchyard/store/testing';
 import type { FastifyInstance } from 'fastify';
 import { buildServer } from './app.js';
+import { openStream } from './delivery/testing.js';
 import { bootstrap } from './governance/bootstrap.js';
 import { listenOnLoopback } from './testing.js';
 
@@ -78,5 +79,40 @@ describe('several servers on one Redis Cluster', () => {
     });
     assert.equal(onA.status, 200, 'a token made on one server works on the other');
     assert.equal((await call(0, 'GET', '/api/v1/events/verify?namespace=shared/cluster')).body.ok, true);
+  });
+
+  it('streams a change made through one server to the SDKs of every server', async () => {
+    const key = 'shared/stream/flag';
+    const created = await call(0, 'POST', '/api/v1/flags', {
+      key,
+      type: 'boolean',
+      variations: { on: true, off: false },
+      environments: { staging: { enabled: false, offVariation: 'off', default: 'on' } },
+    });
+    assert.equal(created.status, 201);
+    const streams = await Promise.all(
+      servers.map((server) =>
+        openStream(`${server.base}/sdk/v1/stream?env=staging&namespaces=shared/stream`, {
+          authorization: `Bearer ${token}`,
+        }),
+      ),
+    );
+    try {
+      for (const stream of streams) await stream.nextOf('snapshot');
+      const enabled = await call(
+        1,
+        'POST',
+        `/api/v1/flags/${encodeURIComponent(key)}/environments/staging/enable`,
+      );
+      assert.equal(enabled.status, 200);
+      for (const stream of streams) {
+        const patch = await stream.nextOf('patch', 10_000);
+        const [head, line] = patch.data.split('\n');
+        assert.equal(JSON.parse(head!).namespace, 'shared/stream');
+        assert.equal(JSON.parse(line!.split('\t')[1]!).state.enabled, true);
+      }
+    } finally {
+      for (const stream of streams) stream.close();
+    }
   });
 });
