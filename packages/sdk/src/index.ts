@@ -17,8 +17,6 @@ export {
 } from './client/client.js';
 export type { Exposure, ExposureOptions, ExposureStats } from './exposures/reporter.js';
 export { backoffDelay } from './feed/backoff.js';
-export { encodePositions, type Positions, parsePositions, positionsOfHeader } from './feed/positions.js';
-export { namespaceOf, parseRecordLine, type RecordChange, type RecordKind } from './feed/records.js';
 export {
   type ConnectionState,
   type HeartbeatEvent,
@@ -26,7 +24,8 @@ export {
   type SnapshotEvent,
   type StateEvent,
   UpstreamError,
-  UpstreamFeed,
   type UpstreamFeedEvents,
-  type UpstreamFeedOptions,
-} from './feed/upstream.js';
+} from './feed/events.js';
+export { encodePositions, type Positions, parsePositions, positionsOfHeader } from './feed/positions.js';
+export { namespaceOf, parseRecordLine, type RecordChange, type RecordKind } from './feed/records.js';
+export { UpstreamFeed, type UpstreamFeedOptions } from './feed/upstream.js';

@@ -11,8 +11,9 @@ import {
 } from '@switchyard/core';
 import { Emitter } from '../emitter.js';
 import { type ExposureOptions, ExposureReporter, type ExposureStats } from '../exposures/reporter.js';
+import type { UpstreamError } from '../feed/events.js';
 import { type Positions, positionsOfHeader } from '../feed/positions.js';
-import { type UpstreamError, UpstreamFeed, type UpstreamFeedOptions } from '../feed/upstream.js';
+import { UpstreamFeed, type UpstreamFeedOptions } from '../feed/upstream.js';
 import { CacheFile } from './cache-file.js';
 import { type Changed, LocalData } from './local-data.js';
 

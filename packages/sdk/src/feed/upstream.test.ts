@@ -16,7 +16,8 @@ import {
   startServer,
   type TestServer,
 } from '../testing.js';
-import { type ConnectionState, type PatchEvent, type SnapshotEvent, UpstreamFeed } from './upstream.js';
+import type { ConnectionState, PatchEvent, SnapshotEvent } from './events.js';
+import { UpstreamFeed } from './upstream.js';
 
 const FAST = { initialRetryMs: 20, maxRetryMs: 100 };
 

@@ -9,8 +9,16 @@ import { readHeader, type SnapshotHeader } from '@switchyard/core';
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
 import { Emitter } from '../emitter.js';
 import { backoffDelay } from './backoff.js';
+import {
+  type ConnectionState,
+  httpError,
+  parseHeartbeat,
+  parsePatch,
+  type StateEvent,
+  UpstreamError,
+  type UpstreamFeedEvents,
+} from './events.js';
 import { encodePositions, type Positions, positionsOfHeader } from './positions.js';
-import { parseRecordLine, type RecordChange } from './records.js';
 
 export interface UpstreamFeedOptions {
   /** Base URL of the server or relay, e.g. `https://flags.example.com`. */
@@ -42,87 +50,6 @@ export interface UpstreamFeedOptions {
   readTimeoutMs?: number;
   /** Longest wait for a snapshot response, body included. Default 30 s. */
   requestTimeoutMs?: number;
-}
-
-/** A snapshot: the whole selection (from GET /sdk/v1/snapshot) or some namespaces (a stream `snapshot`). */
-export interface SnapshotEvent {
-  /** The body as received, in the core's snapshot format (`FlagEngine.fromSnapshot` reads it). */
-  readonly bytes: Buffer;
-  readonly header: SnapshotHeader;
-  /** The positions of its header. */
-  readonly positions: Positions;
-  /**
-   * The namespaces of the header whose data this snapshot replaces: every one, except those where the
-   * feed already holds a later position (their records in this snapshot must be ignored).
-   */
-  readonly namespaces: readonly string[];
-  /**
-   * True when it covers the whole selection: data held for namespaces absent from its header is to be
-   * dropped. False for a stream `snapshot` resetting some namespaces, which leaves the others as they are.
-   */
-  readonly complete: boolean;
-  readonly source: 'poll' | 'stream';
-}
-
-/** A patch, to apply in full: it is delivered only when its `seq` is ahead of the position held. */
-export interface PatchEvent {
-  readonly namespace: string;
-  /** The last ledger event it reflects; the namespace's position after it. */
-  readonly seq: number;
-  /** ISO time of its commit. */
-  readonly time: string;
-  /** Epoch ms of the earliest commit it carries: propagation lag is measured from it. */
-  readonly committedAt: number;
-  /** Its record lines, in order: put (the full record) or remove. */
-  readonly changes: readonly RecordChange[];
-  /** The event's body as received (header line, then record lines), for a relay to pass on. */
-  readonly body: string;
-  /** Epoch ms at which the feed received it. */
-  readonly receivedAt: number;
-}
-
-export interface HeartbeatEvent {
-  readonly time: string;
-  /** The upstream's positions. */
-  readonly positions: Positions;
-  /** True when the upstream is a relay that lost its own upstream and serves its last known data. */
-  readonly stale: boolean;
-  /** How long that relay has been stale, when it is. */
-  readonly staleSeconds: number | undefined;
-}
-
-/**
- * `connecting` before the first answer and on each new attempt, `streaming` while a stream is open,
- * `polling` while polls succeed, `disconnected` after a failure (with the error and the wait before the
- * next attempt), `closed` after `close()`.
- */
-export type ConnectionState = 'connecting' | 'streaming' | 'polling' | 'disconnected' | 'closed';
-
-export interface StateEvent {
-  readonly state: ConnectionState;
-  readonly error?: UpstreamError;
-  /** In `disconnected`: milliseconds until the next attempt. */
-  readonly retryInMs?: number;
-}
-
-export interface UpstreamFeedEvents extends Record<string, unknown> {
-  snapshot: SnapshotEvent;
-  patch: PatchEvent;
-  heartbeat: HeartbeatEvent;
-  state: StateEvent;
-}
-
-/** Why an attempt failed: an HTTP status, a network error, bad data, or a listener that threw. */
-export class UpstreamError extends Error {
-  override name = 'UpstreamError';
-  constructor(
-    message: string,
-    readonly status?: number,
-    readonly retryAfterMs?: number,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
-  }
 }
 
 const SNAPSHOT_TYPE = 'application/vnd.switchyard.snapshot';
@@ -512,69 +439,14 @@ export class UpstreamFeed {
   }
 
   private deliverPatch(body: string): void {
-    const newline = body.indexOf('\n');
-    const first = newline === -1 ? body : body.slice(0, newline);
-    let meta: { namespace?: unknown; seq?: unknown; time?: unknown; committedAt?: unknown };
-    try {
-      meta = JSON.parse(first);
-    } catch {
-      throw new UpstreamError(`bad patch header: ${first.slice(0, 200)}`);
-    }
-    const { namespace, seq } = meta;
-    if (typeof namespace !== 'string' || typeof seq !== 'number' || !Number.isSafeInteger(seq)) {
-      throw new UpstreamError(`bad patch header: ${first.slice(0, 200)}`);
-    }
-    const held = this.held[namespace];
-    if (held !== undefined && seq <= held) return; // a duplicate, or out of order
-    const changes: RecordChange[] = [];
-    if (newline !== -1) {
-      for (const line of body.slice(newline + 1).split('\n')) {
-        if (line === '') continue;
-        const change = parseRecordLine(line);
-        if (change === undefined) throw new UpstreamError(`bad patch line: ${line.slice(0, 200)}`);
-        changes.push(change);
-      }
-    }
-    this.events.emit('patch', {
-      namespace,
-      seq,
-      time: typeof meta.time === 'string' ? meta.time : '',
-      committedAt: typeof meta.committedAt === 'number' ? meta.committedAt : Number.NaN,
-      changes,
-      body,
-      receivedAt: Date.now(),
-    });
-    this.held = { ...this.held, [namespace]: seq };
+    const patch = parsePatch(body);
+    const held = this.held[patch.namespace];
+    if (held !== undefined && patch.seq <= held) return; // a duplicate, or out of order
+    this.events.emit('patch', patch);
+    this.held[patch.namespace] = patch.seq;
   }
 
   private deliverHeartbeat(body: string): void {
-    let beat: { time?: unknown; namespaces?: unknown; stale?: unknown; staleSeconds?: unknown };
-    try {
-      beat = JSON.parse(body);
-    } catch {
-      throw new UpstreamError(`bad heartbeat: ${body.slice(0, 200)}`);
-    }
-    this.events.emit('heartbeat', {
-      time: typeof beat.time === 'string' ? beat.time : '',
-      positions: positionsOfHeader(beat),
-      stale: beat.stale === true,
-      staleSeconds: typeof beat.staleSeconds === 'number' ? beat.staleSeconds : undefined,
-    });
+    this.events.emit('heartbeat', parseHeartbeat(body));
   }
-}
-
-async function httpError(response: Response, what: string): Promise<UpstreamError> {
-  let detail = '';
-  try {
-    const text = await response.text();
-    const problem = JSON.parse(text) as { detail?: unknown };
-    detail = typeof problem.detail === 'string' ? `: ${problem.detail}` : '';
-  } catch {}
-  const after = response.headers.get('retry-after');
-  const seconds = after === null ? Number.NaN : Number(after);
-  return new UpstreamError(
-    `the ${what} request answered ${response.status}${detail}`,
-    response.status,
-    Number.isFinite(seconds) && seconds >= 0 ? seconds * 1000 : undefined,
-  );
 }
