@@ -15,7 +15,7 @@ export interface TestServer {
   adminToken: string;
   app: Awaited<ReturnType<typeof buildServer>>;
   /** Calls the REST API as admin; throws on a status other than 2xx. */
-  api(method: string, path: string, body?: unknown): Promise<unknown>;
+  api(method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<unknown>;
   /** A new `sdk-server` key of `environment`. */
   sdkKey(environment: string, namespaces?: string[]): Promise<string>;
   /** Stops listening; the data stays until `remove`. */
@@ -51,13 +51,19 @@ export async function startServer(options: { heartbeatMs?: number } = {}): Promi
   const url = `http://127.0.0.1:${address.port}`;
   let stopped = false;
 
-  async function api(method: string, path: string, body?: unknown): Promise<unknown> {
+  async function api(
+    method: string,
+    path: string,
+    body?: unknown,
+    headers: Record<string, string> = {},
+  ): Promise<unknown> {
     const response = await fetch(`${url}${path}`, {
       method,
       headers: {
         authorization: `Bearer ${adminToken}`,
         'x-change-reason': 'sdk test',
         ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+        ...headers,
       },
       ...(body === undefined ? {} : { body: JSON.stringify(body) }),
     });

@@ -99,6 +99,49 @@ describe('client', () => {
     await eventually(() => c.boolean('shop/cart/express', {}, false), 5000, 'the flag back on');
   });
 
+  it('follows segments, and removes archived flags', async () => {
+    await server.api('POST', '/api/v1/segments', {
+      kind: 'segment',
+      key: 'shop/people/staff',
+      environments: { development: { included: ['ann'] } },
+    });
+    await server.api(
+      'POST',
+      '/api/v1/flags',
+      booleanFlag('shop/cart/staff-only', {
+        rules: [
+          {
+            id: 'staff',
+            when: [{ op: 'inSegment', values: ['shop/people/staff'] }],
+            serve: 'on',
+          },
+        ],
+        default: 'off',
+      }),
+    );
+    const c = client({ namespaces: ['shop'] });
+    await c.ready();
+    assert.equal(c.boolean('shop/cart/staff-only', { targetingKey: 'bob' }, true), false);
+    const changes: ChangeEvent[] = [];
+    c.on('change', (event) => changes.push(event));
+    await server.api(
+      'PUT',
+      '/api/v1/segments/shop%2Fpeople%2Fstaff/environments/development',
+      { included: ['ann', 'bob'] },
+      { 'if-match': '1' },
+    );
+    await eventually(
+      () => c.boolean('shop/cart/staff-only', { targetingKey: 'bob' }, false),
+      5000,
+      'bob in staff',
+    );
+    assert.deepEqual(changes[0], { flags: [], segments: ['shop/people/staff'], source: 'server' });
+    await server.api('POST', `${flagPath('shop/cart/staff-only')}/archive`);
+    await eventually(() => changes.length === 2, 5000, 'the archival');
+    assert.deepEqual(changes[1]!.flags, ['shop/cart/staff-only']);
+    assert.equal(c.detail('shop/cart/staff-only', {}, false).errorCode, 'FLAG_NOT_FOUND');
+  });
+
   it('follows changes by polling when streaming is off', async () => {
     const c = client({ streaming: false, pollIntervalMs: 50 });
     await c.ready();
