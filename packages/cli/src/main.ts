@@ -19,7 +19,7 @@ const integer = (what: string, min: number, max: number) => (text: string) => {
 const perSecond = (text: string) => {
   const value = Number(text);
   if (!Number.isFinite(value) || value < 0) {
-    throw new InvalidArgumentError(`"${text}" is not a number of changes per second (0 turns the limit off)`);
+    throw new InvalidArgumentError(`"${text}" is not a rate per second (a number ≥ 0; 0 turns the limit off)`);
   }
   return value;
 };
@@ -71,6 +71,12 @@ program
   .option('--tls-key <file>', 'PEM private key, for HTTPS (with --tls-cert)')
   .option('--rate-limit-per-token <n>', 'changes per second per API token; 0 for none', perSecond)
   .option('--rate-limit-per-namespace <n>', 'changes per second per namespace; 0 for none', perSecond)
+  .option(
+    '--rate-limit-evaluations <n>',
+    'OFREP evaluations per second per SDK key; 0 for none (the default)',
+    perSecond,
+  )
+  .option('--region <name>', 'the region label of the delivery metrics', 'central')
   .option('--exposures-webhook <url>', 'POST every accepted batch of exposure events to this URL', httpUrl)
   .option('--exposures-file <path>', 'append every accepted exposure event to this file (JSON Lines)')
   .addHelpText(
@@ -98,6 +104,8 @@ program
       waitReplicas: options.waitReplicas,
       ...(options.tlsCert ? { tls: { cert: options.tlsCert, key: options.tlsKey } } : {}),
       ...(options.rateLimitPerToken === undefined ? {} : { rateLimitPerToken: options.rateLimitPerToken }),
+      ...(options.rateLimitEvaluations ? { rateLimitEvaluations: options.rateLimitEvaluations } : {}),
+      region: options.region,
       ...(options.rateLimitPerNamespace === undefined
         ? {}
         : { rateLimitPerNamespace: options.rateLimitPerNamespace }),

@@ -53,6 +53,8 @@ export interface DeliveryOptions {
   heartbeatMs?: number;
   /** How long a key's authentication is cached on delivery routes (5 s by default). */
   authCacheMs?: number;
+  /** OFREP evaluations per second per key; unlimited when absent. */
+  evaluationsPerSecond?: number;
 }
 
 const VERSION = '0.1.0';
@@ -198,6 +200,9 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     clock,
     region: options.delivery?.region ?? 'central',
     heartbeatMs: options.delivery?.heartbeatMs ?? 15_000,
+    ...(options.delivery?.evaluationsPerSecond === undefined
+      ? {}
+      : { evaluationsPerSecond: options.delivery.evaluationsPerSecond }),
   });
 
   const deps = { store, clock };

@@ -31,6 +31,10 @@ export interface ServeOptions {
   /** Changes per second per token and per namespace (bursts of twice that); 0 for none; absent for the default. */
   rateLimitPerToken?: number;
   rateLimitPerNamespace?: number;
+  /** OFREP evaluations per second per key; 0 or absent for none. */
+  rateLimitEvaluations?: number;
+  /** The region label of delivery metrics. */
+  region?: string;
   /** The first admin token's value; made up and printed once when absent. */
   adminToken?: string;
   /** Keys for sensitive values (64 hex digits or base64 of 32 bytes), the first sealing. */
@@ -88,6 +92,10 @@ export async function serve(
     ...(options.tls
       ? { tls: { cert: readFileSync(options.tls.cert), key: readFileSync(options.tls.key) } }
       : {}),
+    delivery: {
+      ...(options.region ? { region: options.region } : {}),
+      ...(options.rateLimitEvaluations ? { evaluationsPerSecond: options.rateLimitEvaluations } : {}),
+    },
   });
   const address = await app.listen({ port: options.port, host: options.host });
 

@@ -321,4 +321,27 @@ describe('OFREP', () => {
     assert.equal(missing.errorCode, 'FLAG_NOT_FOUND');
     await OpenFeature.close();
   });
+
+  it('answers 429 with Retry-After beyond a key’s evaluation rate', async () => {
+    const limited = await buildServer({ store, rateLimits: false, delivery: { evaluationsPerSecond: 1 } });
+    const url = await listenOnLoopback(limited);
+    try {
+      const statuses: number[] = [];
+      let retryAfter: string | null = null;
+      for (let i = 0; i < 4; i++) {
+        const response = await fetch(`${url}/ofrep/v1/evaluate/flags/shop/search/fuzzy`, {
+          method: 'POST',
+          headers: { ...auth(keys.client!), 'content-type': 'application/json' },
+          body: '{"context":{}}',
+        });
+        statuses.push(response.status);
+        if (response.status === 429) retryAfter = response.headers.get('retry-after');
+        await response.arrayBuffer();
+      }
+      assert.deepEqual(statuses, [200, 200, 429, 429]);
+      assert.ok(Number(retryAfter) >= 1);
+    } finally {
+      await limited.close();
+    }
+  });
 });

@@ -4,6 +4,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import type { Registry } from 'prom-client';
+import { RateLimiter } from '../governance/rate-limits.js';
 import type { Authenticator } from './auth.js';
 import { DeliveryHub } from './hub.js';
 import { createDeliveryMetrics, type DeliveryMetrics } from './metrics.js';
@@ -22,6 +23,8 @@ export interface MountOptions {
   heartbeatMs: number;
   /** How stale the data is; always fresh on a server, which reads its store. */
   health?: () => { stale: boolean; staleSeconds: number };
+  /** OFREP evaluations per second per key (bursts of twice that); none when absent. */
+  evaluationsPerSecond?: number;
 }
 
 export interface MountedDelivery {
@@ -59,7 +62,15 @@ export function mountDelivery(app: FastifyInstance, options: MountOptions): Moun
   // Streams never go idle: end them before the server waits for its connections to close.
   app.addHook('preClose', async () => streams.close());
   app.addHook('onClose', async () => hub.close());
-  const deps = { hub, streams, authenticate: options.authenticate, clock };
+  const limiter =
+    options.evaluationsPerSecond === undefined
+      ? undefined
+      : new RateLimiter(
+          { actor: { perSecond: options.evaluationsPerSecond, burst: 2 * options.evaluationsPerSecond } },
+          clock,
+          'evaluations',
+        );
+  const deps = { hub, streams, authenticate: options.authenticate, clock, ...(limiter ? { limiter } : {}) };
   deliveryRoutes(app, deps);
   ofrepRoutes(app, deps, metrics);
   return { hub, streams, metrics };

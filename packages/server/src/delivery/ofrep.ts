@@ -108,6 +108,7 @@ export function ofrepRoutes(app: FastifyInstance, deps: DeliveryDeps, metrics?: 
     async (request, reply) => {
       const key = (request.params as { '*': string })['*'];
       const principal = await deps.authenticate(credentials(request));
+      deps.limiter?.take(principal.tokenId, undefined);
       const environment = deliveryEnvironment(principal, 'evaluate', (request.query as { env?: string }).env);
       let context: Record<string, unknown>;
       try {
@@ -160,6 +161,7 @@ export function ofrepRoutes(app: FastifyInstance, deps: DeliveryDeps, metrics?: 
     async (request, reply) => {
       const query = request.query as { env?: string; namespaces?: string };
       const principal = await deps.authenticate(credentials(request));
+      deps.limiter?.take(principal.tokenId, undefined);
       const environment = deliveryEnvironment(principal, 'evaluate', query.env);
       let context: Record<string, unknown>;
       try {

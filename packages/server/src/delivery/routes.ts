@@ -5,6 +5,7 @@
 import { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Principal } from '../governance/access.js';
+import type { RateLimiter } from '../governance/rate-limits.js';
 import { type Authenticator, credentials, deliveryEnvironment, mayRead, scopedSelectors } from './auth.js';
 import { etagMatches, etagOf, snapshotHeader } from './frames.js';
 import type { DeliveryHub } from './hub.js';
@@ -17,6 +18,8 @@ export interface DeliveryDeps {
   streams: Streams;
   authenticate: Authenticator;
   clock: () => number;
+  /** Limits OFREP evaluations per key (429 with Retry-After beyond). */
+  limiter?: RateLimiter;
 }
 
 const selection = {

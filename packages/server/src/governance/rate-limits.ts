@@ -35,6 +35,8 @@ export class RateLimiter {
   constructor(
     private readonly limits: RateLimitOptions,
     private readonly clock: () => number,
+    /** What is limited, for the 429's message. */
+    private readonly noun = 'changes',
   ) {}
 
   /** Takes one change from the actor's and the namespace's buckets, or throws 429 with Retry-After. */
@@ -52,7 +54,7 @@ export class RateLimiter {
         throw new HttpProblem(
           429,
           'Too Many Requests',
-          `${what} may make ${limit.perSecond} changes per second (bursts of ${limit.burst}); retry in ${wait} s`,
+          `${what} may make ${limit.perSecond} ${this.noun} per second (bursts of ${limit.burst}); retry in ${wait} s`,
           {},
           { 'retry-after': String(wait) },
         );
