@@ -32,6 +32,8 @@ export interface PropagationResult extends Latencies {
   min: number;
   /** Client × change pairs never seen within the collection timeout. */
   missing: number;
+  /** The same for the warm-up changes. */
+  warmupMissing: number;
   /** Time for every client to be ready (snapshot of the namespace received), ms. */
   readyMs: number;
   /** The API's own latency for the changes (request to response), ms. */
@@ -40,7 +42,8 @@ export interface PropagationResult extends Latencies {
 }
 
 const CLIENTS_SCRIPT = fileURLToPath(new URL('./sdk-clients.ts', import.meta.url));
-const COLLECT_TIMEOUT_MS = 30_000;
+/** Long enough for a relay that fell back to polling its upstream (every 30 s) to catch up. */
+const COLLECT_TIMEOUT_MS = 45_000;
 
 /** One child process of clients, with a queue of the messages it sent. */
 class ClientsProcess {
@@ -127,8 +130,10 @@ export async function measurePropagation(options: PropagationOptions): Promise<P
 
     const warm = await change(first, first + options.warmup);
     const warmSamples = await collect([...warm.keys()]);
-    const warmMissing = warmSamples.reduce((n, s) => n + s.missing, 0);
-    if (warmMissing > 0) throw new Error(`${warmMissing} client × change pairs of the warm-up never arrived`);
+    const warmupMissing = warmSamples.reduce((n, s) => n + s.missing, 0);
+    if (warmupMissing > 0) {
+      process.stderr.write(`  ${warmupMissing} client × change pairs of the warm-up never arrived\n`);
+    }
     apiMs.length = 0;
 
     const from = first + options.warmup;
@@ -143,11 +148,14 @@ export async function measurePropagation(options: PropagationOptions): Promise<P
         for (const at of times) delays.push(at - ack);
       }
     }
+    // A change a client never saw counts as an infinite delay, so the percentiles cannot hide it.
+    for (let i = 0; i < missing; i++) delays.push(Number.POSITIVE_INFINITY);
     const apiLatency = percentiles(apiMs);
     return {
       ...percentiles(delays),
       min: delays.reduce((a, b) => Math.min(a, b), Number.POSITIVE_INFINITY),
       missing,
+      warmupMissing,
       readyMs,
       apiP50: apiLatency.p50,
       apiP99: apiLatency.p99,

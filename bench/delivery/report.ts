@@ -14,20 +14,31 @@ export interface DeliveryResults {
   coldStarts?: ColdStart[];
   ofrep?: Omit<WrkResult, 'output'> & { warmup: Omit<WrkResult, 'output'> };
   direct?: PropagationResult;
-  relay?: PropagationResult | { skipped: string };
+  relay?: RelayPropagation;
+  relayOne?: RelayPropagation;
+  /** Phases that failed, with why. */
+  failures: Record<string, string>;
   serverRss: Record<string, Rss>;
-  relayRss?: Rss;
 }
 
+export type RelayPropagation = PropagationResult & { relayRss: Rss };
+
 const MiB = 2 ** 20;
-const ms = (v: number) => `${v.toFixed(v < 10 ? 2 : 1)} ms`;
+const ms = (v: number) => (Number.isFinite(v) ? `${v.toFixed(v < 10 ? 2 : 1)} ms` : 'never');
 const count = (n: number) => n.toLocaleString('en');
 const verdict = (met: boolean) => (met ? 'met' : 'NOT MET');
 
-function propagationRow(label: string, goalMs: number, result: DeliveryResults['relay']): string[] {
-  if (result === undefined) return [label, `p99 ≤ ${goalMs} ms`, 'not run', ''];
-  if ('skipped' in result) return [label, `p99 ≤ ${goalMs} ms`, `skipped: ${result.skipped}`, ''];
-  const lost = result.missing > 0 ? `, ${count(result.missing)} never seen` : '';
+function propagationRow(
+  label: string,
+  goalMs: number,
+  result: PropagationResult | undefined,
+  failure: string | undefined,
+): string[] {
+  if (result === undefined) return [label, `p99 ≤ ${goalMs} ms`, failure ? 'FAILED' : 'not run', ''];
+  const lost =
+    result.missing + result.warmupMissing > 0
+      ? `, ${count(result.missing)} never seen (${count(result.warmupMissing)} in the warm-up)`
+      : '';
   return [
     label,
     `p99 ≤ ${goalMs} ms`,
@@ -43,9 +54,27 @@ export function renderReport(r: DeliveryResults): string {
       `propagation, API ack → SDK change, p50 / p99, direct (${count(r.connections)} streams)`,
       50,
       r.direct,
+      r.failures.direct,
     ),
   );
-  rows.push(propagationRow('propagation, API ack → SDK change, p50 / p99, through one relay', 100, r.relay));
+  rows.push(
+    propagationRow(
+      'propagation, API ack → SDK change, p50 / p99, through one relay of every namespace',
+      100,
+      r.relay,
+      r.failures.relay,
+    ),
+  );
+  if (r.relayOne !== undefined || r.failures['relay-one'] !== undefined) {
+    rows.push(
+      propagationRow(
+        '  the same, the relay relaying only the measured namespace',
+        100,
+        r.relayOne,
+        r.failures['relay-one'],
+      ),
+    );
+  }
   if (r.ofrep) {
     const o = r.ofrep;
     const failed = o.non2xx + o.socketErrors > 0 ? `, ${count(o.non2xx + o.socketErrors)} failed` : '';
@@ -104,8 +133,9 @@ export function renderReport(r: DeliveryResults): string {
   for (const [label, result] of [
     ['direct', r.direct],
     ['relay', r.relay],
+    ['relay of one namespace', r.relayOne],
   ] as const) {
-    if (result === undefined || 'skipped' in result) continue;
+    if (result === undefined) continue;
     context.push([
       `${label}: change API call p50 / p99; fastest sample; clients ready`,
       `${ms(result.apiP50)} / ${ms(result.apiP99)}; ${ms(result.min)}; ${(result.readyMs / 1000).toFixed(1)} s`,
@@ -117,12 +147,17 @@ export function renderReport(r: DeliveryResults): string {
       `${rss.total.toFixed(0)} MiB (${rss.anonymous.toFixed(0)} MiB)`,
     ]);
   }
-  if (r.relayRss) {
+  for (const [label, result] of [
+    ['relay', r.relay],
+    ['relay of one namespace', r.relayOne],
+  ] as const) {
+    if (result === undefined) continue;
     context.push([
-      'relay RSS (not file-backed)',
-      `${r.relayRss.total.toFixed(0)} MiB (${r.relayRss.anonymous.toFixed(0)} MiB)`,
+      `${label}: RSS (not file-backed)`,
+      `${result.relayRss.total.toFixed(0)} MiB (${result.relayRss.anonymous.toFixed(0)} MiB)`,
     ]);
   }
+  const failed = Object.entries(r.failures).map(([phase, why]) => `${phase} FAILED: ${why}`);
   const reference = [
     ['propagation', '1.1 s with a 1 s poll; 11 s by default; 9.4 s at 100k flags'],
     ['frontend API evaluations', '821 req/s at 100 flags; 6 req/s at 10k flags'],
@@ -133,6 +168,7 @@ export function renderReport(r: DeliveryResults): string {
     renderTable(['measure', 'goal (#5)', 'measured', ''], rows),
     '',
     renderTable(['context', ''], context),
+    ...(failed.length > 0 ? ['', ...failed] : []),
     '\nUnleash 8.2 (reference figures quoted from issue 5, not measured in this run):\n',
     renderTable(['measure', 'Unleash 8.2'], reference),
   ].join('\n');

@@ -6,14 +6,14 @@
  * - SDK cold starts (×3) of a client of every namespace: time to `ready()`, RSS increase;
  * - OFREP single-flag evaluations/s with wrk, 64 connections, 2 threads, random flags and targeting keys;
  * - propagation from the API's acknowledgement to the SDK's `change` event with 1,000 streaming clients
- *   of one namespace, directly and through one `switchyard relay` (when the CLI has that command).
+ *   of one namespace, directly, through one `switchyard relay` of every namespace (a region's relay), and
+ *   through one relay of that namespace only (`--namespaces`).
  *
  *   --flags=N (1,000,000)  --connections=N (1,000)  --processes=N (4)  --changes=N (200)  --pause-ms=N (100)
- *   --wrk-seconds=N (15)  --wrk-warmup-seconds=N (5)  --cold-starts=N (3)  --phases=snapshot,cold,ofrep,direct,relay
+ *   --wrk-seconds=N (15)  --wrk-warmup-seconds=N (5)  --cold-starts=N (3)  --phases=snapshot,cold,ofrep,direct,relay,relay-one
  *   --profile DIR (the server runs with --cpu-prof into DIR; phase times are in the JSON, on its clock)
  *   --json FILE
  */
-import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -32,10 +32,10 @@ import {
 import type { ColdStart } from './cold-start.js';
 import { measurePropagation } from './propagation.js';
 import { type DeliveryResults, renderReport } from './report.js';
-import { deliveryFlag, FLAGS_PER_NAMESPACE, flagKey } from './workload.js';
+import { deliveryFlag, FLAGS_PER_NAMESPACE, flagKey, namespaceOf } from './workload.js';
 import { ensureWrk, runWrk, writeOfrepScript } from './wrk.js';
 
-const PHASES = ['snapshot', 'cold', 'ofrep', 'direct', 'relay'] as const;
+const PHASES = ['snapshot', 'cold', 'ofrep', 'direct', 'relay', 'relay-one'] as const;
 type Phase = (typeof PHASES)[number];
 
 const args = parseArgs();
@@ -52,32 +52,26 @@ const WARMUP_CHANGES = 10;
 const phases = new Set((stringArg(args, 'phases') ?? PHASES.join(',')).split(',') as Phase[]);
 for (const phase of phases) if (!PHASES.includes(phase)) throw new Error(`unknown phase "${phase}"`);
 const profileDir = stringArg(args, 'profile');
-if (FLAGS < 2 * FLAGS_PER_NAMESPACE) throw new Error(`--flags must be at least ${2 * FLAGS_PER_NAMESPACE}`);
+if (FLAGS < 3 * FLAGS_PER_NAMESPACE) throw new Error(`--flags must be at least ${3 * FLAGS_PER_NAMESPACE}`);
 
 const log = (message: string) => process.stderr.write(`${message}\n`);
 /** Phase boundaries in µs of the monotonic clock V8's CPU profiles use, to cut a profile into phases. */
 const phaseTimes: { phase: string; startUs: number; endUs: number }[] = [];
-async function timed<T>(phase: string, run: () => Promise<T>): Promise<T> {
+/** Phases that failed, with why: the others still run and are reported. */
+const failures: Record<string, string> = {};
+
+async function phase<T>(name: Phase | 'apply', title: string, run: () => Promise<T>): Promise<T | undefined> {
   const startUs = Number(process.hrtime.bigint() / 1000n);
-  log(`${phase}`);
+  log(title);
   try {
     return await run();
+  } catch (error) {
+    failures[name] = (error as Error).message;
+    log(`  FAILED: ${(error as Error).stack ?? error}`);
+    return undefined;
   } finally {
-    phaseTimes.push({ phase, startUs, endUs: Number(process.hrtime.bigint() / 1000n) });
+    phaseTimes.push({ phase: name, startUs, endUs: Number(process.hrtime.bigint() / 1000n) });
   }
-}
-
-/** Whether this checkout's CLI has `switchyard relay` (it is being built as this benchmark is written). */
-function cliHasRelay(): boolean {
-  const main = join(import.meta.dirname, '..', '..', 'packages', 'cli', 'src', 'main.ts');
-  const help = spawnSync(
-    process.execPath,
-    ['--conditions=source', '--import', 'tsx', main, 'relay', '--help'],
-    {
-      encoding: 'utf8',
-    },
-  );
-  return help.status === 0 && help.stdout.includes('--upstream');
 }
 
 async function timeSnapshot(url: string, key: string): Promise<{ ms: number; bytes: number; lines: number }> {
@@ -140,17 +134,17 @@ const results: DeliveryResults = {
   connections: CONNECTIONS,
   applySeconds: 0,
   serverRss: {},
+  failures,
 };
 const noteRss = (when: string) => {
   results.serverRss[when] = rssMiB(server.child.pid!);
 };
 
 try {
-  await timed(`applying ${FLAGS} flags`, async () => {
-    const started = performance.now();
-    await applyFlags(api, 0, FLAGS, deliveryFlag);
-    results.applySeconds = (performance.now() - started) / 1000;
-  });
+  log(`applying ${FLAGS} flags`);
+  const started = performance.now();
+  await applyFlags(api, 0, FLAGS, deliveryFlag);
+  results.applySeconds = (performance.now() - started) / 1000;
   noteRss('after apply');
   const token = async (role: 'sdk-server' | 'sdk-client') =>
     (
@@ -162,25 +156,29 @@ try {
   const sdkClientKey = await token('sdk-client');
 
   if (phases.has('snapshot')) {
-    results.snapshot = await timed('snapshot of every namespace: cold, then warm ×3', async () => {
-      const cold = await timeSnapshot(server.url, sdkServerKey);
-      if (cold.lines !== FLAGS + 1)
-        throw new Error(`the snapshot has ${cold.lines - 1} records, not ${FLAGS}`);
-      const warm: number[] = [];
-      for (let i = 0; i < 3; i++) warm.push((await timeSnapshot(server.url, sdkServerKey)).ms);
-      return { cold: { ms: cold.ms, bytes: cold.bytes }, warm, bytes: cold.bytes };
-    });
+    results.snapshot = await phase(
+      'snapshot',
+      'snapshot of every namespace: cold, then warm ×3',
+      async () => {
+        const cold = await timeSnapshot(server.url, sdkServerKey);
+        if (cold.lines !== FLAGS + 1)
+          throw new Error(`the snapshot has ${cold.lines - 1} records, not ${FLAGS}`);
+        const warm: number[] = [];
+        for (let i = 0; i < 3; i++) warm.push((await timeSnapshot(server.url, sdkServerKey)).ms);
+        return { cold: { ms: cold.ms, bytes: cold.bytes }, warm, bytes: cold.bytes };
+      },
+    );
     noteRss('after snapshots');
   }
 
   if (phases.has('cold')) {
-    results.coldStarts = await timed(`SDK cold start ×${COLD_STARTS}`, async () => {
+    results.coldStarts = await phase('cold', `SDK cold start ×${COLD_STARTS}`, async () => {
       const runs: ColdStart[] = [];
       for (let i = 0; i < COLD_STARTS; i++) {
         const outcome: ChildOutcome<ColdStart> = await runChild(
           new URL('./cold-start.ts', import.meta.url),
           [server.url, sdkServerKey],
-          { timeoutMs: 300_000 },
+          { timeoutMs: 300_000, nodeFlags },
         );
         if (!outcome.ok) throw new Error(`cold start failed: ${outcome.reason}\n${outcome.stderrTail}`);
         const run = outcome.result;
@@ -198,7 +196,7 @@ try {
   }
 
   if (phases.has('ofrep')) {
-    results.ofrep = await timed('OFREP with wrk, 64 connections, 2 threads', async () => {
+    results.ofrep = await phase('ofrep', 'OFREP with wrk, 64 connections, 2 threads', async () => {
       ensureWrk();
       const probe = await fetch(`${server.url}/ofrep/v1/evaluate/flags/${flagKey(1)}`, {
         method: 'POST',
@@ -232,44 +230,69 @@ try {
     pauseMs: PAUSE_MS,
   };
   if (phases.has('direct')) {
-    results.direct = await timed(`propagation, ${CONNECTIONS} SDK clients on the server`, () =>
+    results.direct = await phase('direct', `propagation, ${CONNECTIONS} SDK clients on the server`, () =>
       measurePropagation({ ...propagation, url: server.url, sdkKey: sdkServerKey, namespaceIndex: 0 }),
     );
     noteRss('after direct propagation');
   }
 
-  if (phases.has('relay')) {
-    if (!cliHasRelay()) {
-      results.relay = { skipped: 'this checkout’s CLI has no `switchyard relay` yet' };
-      log(`relay: skipped (${results.relay.skipped})`);
-    } else {
-      results.relay = await timed(`propagation, ${CONNECTIONS} SDK clients on one relay`, async () => {
-        relay = await startSwitchyard({
-          args: [
-            'relay',
-            '--upstream',
-            server.url,
-            '--sdk-key',
-            sdkServerKey,
-            '--region',
-            'bench',
-            '--data',
-            join(dir, 'relay'),
-          ],
-          port: await freePort(),
-          timeoutMs: 600_000,
-        });
-        await waitForSnapshot(relay.url, sdkServerKey, 'bench/ns0001', 600_000);
-        const result = await measurePropagation({
-          ...propagation,
-          url: relay.url,
-          sdkKey: sdkServerKey,
-          namespaceIndex: 1,
-        });
-        results.relayRss = rssMiB(relay.child.pid!);
-        return result;
+  /**
+   * Propagation through a relay started for it, then stopped. `namespaces` narrows what it relays
+   * (`--namespaces`); by default it relays everything the key sees, as a region's relay does.
+   */
+  const throughRelay = async (namespaceIndex: number, namespaces?: string) => {
+    const relayDir = join(dir, `relay-${namespaceIndex}`);
+    relay = await startSwitchyard({
+      args: [
+        'relay',
+        '--upstream',
+        server.url,
+        '--sdk-key',
+        sdkServerKey,
+        '--region',
+        'bench',
+        '--data',
+        relayDir,
+        ...(namespaces === undefined ? [] : ['--namespaces', namespaces]),
+      ],
+      port: await freePort(),
+      nodeFlags,
+      timeoutMs: 600_000,
+    });
+    try {
+      const namespace = namespaceOf(namespaceIndex * FLAGS_PER_NAMESPACE);
+      await waitForSnapshot(relay.url, sdkServerKey, namespace, 600_000);
+      const result = await measurePropagation({
+        ...propagation,
+        url: relay.url,
+        sdkKey: sdkServerKey,
+        namespaceIndex,
       });
+      const rss = rssMiB(relay.child.pid!);
+      if (result.warmupMissing + result.missing > 0) {
+        log(`  the relay's log ends with:\n${relay.output().slice(-4000)}`);
+      }
+      return { ...result, relayRss: rss };
+    } finally {
+      await relay.stop();
+      relay = undefined;
+      rmSync(relayDir, { recursive: true, force: true });
     }
+  };
+  if (phases.has('relay')) {
+    results.relay = await phase(
+      'relay',
+      `propagation, ${CONNECTIONS} SDK clients on one relay of every namespace`,
+      () => throughRelay(1),
+    );
+  }
+  if (phases.has('relay-one')) {
+    const namespace = namespaceOf(2 * FLAGS_PER_NAMESPACE);
+    results.relayOne = await phase(
+      'relay-one',
+      `propagation, ${CONNECTIONS} SDK clients on one relay of ${namespace} only (--namespaces)`,
+      () => throughRelay(2, namespace),
+    );
   }
 
   console.log(describeMachine(machineInfo()));

@@ -27,6 +27,8 @@ export function freePort(): Promise<number> {
 export interface SwitchyardProcess {
   readonly child: ChildProcess;
   readonly url: string;
+  /** The last 16,000 characters it printed on stdout (its log, at LOG_LEVEL). */
+  output(): string;
   /** Ends it with SIGTERM (SIGKILL after `graceMs`) and waits for it to exit. */
   stop(graceMs?: number): Promise<void>;
 }
@@ -66,7 +68,7 @@ export async function startSwitchyard(options: StartOptions): Promise<Switchyard
   );
   let output = '';
   child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
-    output = (output + chunk).slice(-4000);
+    output = (output + chunk).slice(-16_000);
   });
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const url = `http://127.0.0.1:${options.port}`;
@@ -89,6 +91,7 @@ export async function startSwitchyard(options: StartOptions): Promise<Switchyard
   return {
     child,
     url,
+    output: () => output,
     async stop(graceMs = 30_000) {
       if (child.exitCode !== null || child.signalCode !== null) return;
       child.kill('SIGTERM');
