@@ -74,6 +74,14 @@ export interface UpstreamFeedEvents extends Record<string, unknown> {
   state: StateEvent;
 }
 
+/** `error` as it is when an `UpstreamError`, else wrapped in one whose message starts with `what`. */
+export function asUpstreamError(error: unknown, what: string): UpstreamError {
+  if (error instanceof UpstreamError) return error;
+  return new UpstreamError(`${what}: ${(error as Error)?.message ?? String(error)}`, undefined, undefined, {
+    cause: error,
+  });
+}
+
 /** Why an attempt failed: an HTTP status, a network error, bad data, or a listener that threw. */
 export class UpstreamError extends Error {
   override name = 'UpstreamError';

@@ -124,6 +124,17 @@ describe('UpstreamFeed with a real server', () => {
     assert.equal(feed.state, 'closed');
   });
 
+  it('opens the stream with a whole snapshot when its positions are too long for a URL', async () => {
+    const initialPositions = Object.fromEntries(Array.from({ length: 1500 }, (_, i) => [`gone/ns${i}`, 5]));
+    const feed = feedOf({ initialPositions });
+    const seen = follow(feed);
+    feed.start();
+    await eventually(() => feed.state === 'streaming' && seen.snapshots.length > 0, 5000, 'a snapshot');
+    assert.equal(seen.states.includes('disconnected'), true, 'the first attempt was refused (431)');
+    assert.deepEqual([seen.snapshots[0]!.source, seen.snapshots[0]!.complete], ['stream', true]);
+    assert.deepEqual(Object.keys(feed.positions).sort(), ['team/one', 'team/two']);
+  });
+
   it('reports a refused key and keeps trying', async () => {
     const feed = feedOf({ sdkKey: 'sy_not-a-key' });
     const errors: (number | undefined)[] = [];

@@ -10,6 +10,7 @@ import { createParser, type EventSourceMessage } from 'eventsource-parser';
 import { Emitter } from '../emitter.js';
 import { backoffDelay } from './backoff.js';
 import {
+  asUpstreamError,
   type ConnectionState,
   httpError,
   parseHeartbeat,
@@ -93,6 +94,7 @@ export class UpstreamFeed {
   private held: Record<string, number>;
   private etag: string | undefined;
   private retryBaseMs: number;
+  private omitSince = false;
   private current: ConnectionState = 'connecting';
   private closed = false;
   private started = false;
@@ -211,17 +213,7 @@ export class UpstreamFeed {
   /** Reports a failure and waits for the next attempt. */
   private async failed(error: unknown, attempt: number): Promise<void> {
     if (this.closed) return;
-    const upstreamError =
-      error instanceof UpstreamError
-        ? error
-        : new UpstreamError(
-            `upstream request failed: ${(error as Error)?.message ?? error}`,
-            undefined,
-            undefined,
-            {
-              cause: error,
-            },
-          );
+    const upstreamError = asUpstreamError(error, 'upstream request failed');
     const delay = Math.max(
       backoffDelay(attempt, this.retryBaseMs, this.settings.maxRetryMs),
       Math.min(upstreamError.retryAfterMs ?? 0, this.settings.maxRetryMs * 4),
@@ -318,6 +310,9 @@ export class UpstreamFeed {
         this.settings.readTimeoutMs,
       );
     };
+    // A stream opened without positions starts with a snapshot of the whole selection.
+    const since = this.omitSince ? '' : encodePositions(this.held);
+    let opening = since === '';
     const parser = createParser({
       onRetry: (ms) => {
         healthy = true;
@@ -327,21 +322,11 @@ export class UpstreamFeed {
         healthy = true;
         if (failure !== undefined) return;
         try {
-          this.handleMessage(message);
+          this.handleMessage(message, opening);
+          if (message.event === 'snapshot') opening = false;
         } catch (error) {
           badData = true;
-          stop(
-            error instanceof UpstreamError
-              ? error
-              : new UpstreamError(
-                  `could not handle a "${message.event}" event: ${(error as Error).message}`,
-                  undefined,
-                  undefined,
-                  {
-                    cause: error,
-                  },
-                ),
-          );
+          stop(asUpstreamError(error, `could not handle a "${message.event}" event`));
         }
       },
       onComment: () => {
@@ -350,10 +335,14 @@ export class UpstreamFeed {
     });
     try {
       touch();
-      const response = await fetch(this.endpoint('/sdk/v1/stream', encodePositions(this.held)), {
+      const response = await fetch(this.endpoint('/sdk/v1/stream', since), {
         headers: { authorization: `Bearer ${this.settings.sdkKey}`, accept: 'text/event-stream' },
         signal: controller.signal,
       });
+      if (response.status === 414 || response.status === 431) {
+        // Positions too long for a URL: from now on the stream opens with a whole snapshot instead.
+        this.omitSince = true;
+      }
       if (response.status !== 200) throw await httpError(response, 'stream');
       if (!(response.headers.get('content-type') ?? '').startsWith('text/event-stream')) {
         await response.body?.cancel();
@@ -371,17 +360,7 @@ export class UpstreamFeed {
       }
     } catch (error) {
       if (failure === undefined && !this.closed) {
-        failure =
-          error instanceof UpstreamError
-            ? error
-            : new UpstreamError(
-                `stream failed: ${(error as Error)?.message ?? error}`,
-                undefined,
-                undefined,
-                {
-                  cause: error,
-                },
-              );
+        failure = asUpstreamError(error, 'stream failed');
       }
     } finally {
       clearTimeout(idle);
@@ -391,10 +370,11 @@ export class UpstreamFeed {
     return { healthy: healthy && !badData, error: failure };
   }
 
-  private handleMessage(message: EventSourceMessage): void {
+  /** Handles one stream event; `opening` when it is the first snapshot of a stream opened without positions. */
+  private handleMessage(message: EventSourceMessage, opening: boolean): void {
     switch (message.event) {
       case 'snapshot':
-        this.deliverSnapshot(Buffer.from(message.data, 'utf8'), false, 'stream');
+        this.deliverSnapshot(Buffer.from(message.data, 'utf8'), opening, 'stream');
         return;
       case 'patch':
         this.deliverPatch(message.data);
@@ -409,20 +389,17 @@ export class UpstreamFeed {
   }
 
   /**
-   * A stream `snapshot` covers the namespaces of its header, or the whole selection when the stream
-   * opened without positions; a polled one always covers the whole selection.
+   * A `complete` snapshot covers the whole selection: a polled one, or the first of a stream opened
+   * without positions. Other stream snapshots cover the namespaces of their header.
    */
-  private deliverSnapshot(bytes: Buffer, polled: boolean, source: 'poll' | 'stream'): void {
+  private deliverSnapshot(bytes: Buffer, complete: boolean, source: 'poll' | 'stream'): void {
     let header: SnapshotHeader;
     try {
       header = readHeader(bytes).header;
     } catch (error) {
-      throw new UpstreamError(`bad snapshot: ${(error as Error).message}`, undefined, undefined, {
-        cause: error,
-      });
+      throw asUpstreamError(error, 'bad snapshot');
     }
     const positions = positionsOfHeader(header);
-    const complete = polled || (source === 'stream' && Object.keys(this.held).length === 0);
     const namespaces: string[] = [];
     for (const [ns, seq] of Object.entries(positions)) {
       const held = this.held[ns];
