@@ -72,6 +72,8 @@ interface Settings {
 interface StreamOutcome {
   /** It answered 200 and sent at least one field. */
   healthy: boolean;
+  /** The upstream answered at all (an unreachable upstream says nothing about streaming itself). */
+  answered: boolean;
   error: UpstreamError | undefined;
 }
 
@@ -169,9 +171,12 @@ export class UpstreamFeed {
         try {
           await this.fetchSnapshot();
           failures = 0;
+          const recovered = !pollsOk;
           pollsOk = true;
           this.setState({ state: 'polling' });
-          await this.sleep(s.pollIntervalMs);
+          // The upstream is back after failures: the stream may work again too, so try it first.
+          if (recovered && s.streaming) lastStreamTry = 0;
+          else await this.sleep(s.pollIntervalMs);
         } catch (error) {
           failures++;
           pollsOk = false;
@@ -186,7 +191,6 @@ export class UpstreamFeed {
           needSnapshot = false;
         } catch (error) {
           failures++;
-          streamFailures++;
           await this.failed(error, failures);
           continue;
         }
@@ -200,7 +204,9 @@ export class UpstreamFeed {
         pollsOk = false;
       } else {
         failures++;
-        streamFailures++;
+        // Only a stream the upstream answered counts towards polling instead: while the upstream is
+        // unreachable, polling would not help, and would delay the stream when it is back.
+        if (outcome.answered) streamFailures++;
       }
       if (fallenBack && pollsOk && !outcome.healthy) {
         // Polls still work: stay in `polling` and poll again now rather than waiting.
@@ -292,10 +298,11 @@ export class UpstreamFeed {
 
   /** Opens the stream and follows it until it ends; never throws. */
   private async stream(): Promise<StreamOutcome> {
-    if (this.closed) return { healthy: false, error: undefined };
+    if (this.closed) return { healthy: false, answered: false, error: undefined };
     const controller = new AbortController();
     this.inflight = controller; // from here on, close() aborts it
     let healthy = false;
+    let answered = false;
     let badData = false;
     let failure: UpstreamError | undefined;
     const stop = (error: UpstreamError) => {
@@ -339,6 +346,7 @@ export class UpstreamFeed {
         headers: { authorization: `Bearer ${this.settings.sdkKey}`, accept: 'text/event-stream' },
         signal: controller.signal,
       });
+      answered = true;
       if (response.status === 414 || response.status === 431) {
         // Positions too long for a URL: from now on the stream opens with a whole snapshot instead.
         this.omitSince = true;
@@ -367,7 +375,7 @@ export class UpstreamFeed {
       if (!controller.signal.aborted) controller.abort();
       if (this.inflight === controller) this.inflight = undefined;
     }
-    return { healthy: healthy && !badData, error: failure };
+    return { healthy: healthy && !badData, answered, error: failure };
   }
 
   /** Handles one stream event; `opening` when it is the first snapshot of a stream opened without positions. */
