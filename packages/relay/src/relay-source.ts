@@ -67,10 +67,12 @@ export class RelaySource implements DeliverySource {
     for (const namespace of event.namespaces) {
       const seq = event.positions[namespace] ?? 0;
       const known = this.store.position(namespace) !== undefined;
-      if (!this.store.replaceNamespace(namespace, seq, time, byNamespace.get(namespace) ?? [])) continue;
+      const reset = event.header.reset === true;
+      if (!this.store.replaceNamespace(namespace, seq, time, byNamespace.get(namespace) ?? [], reset))
+        continue;
       this.recent.delete(namespace);
       this.windowStart.set(namespace, seq);
-      if (known) this.events?.reload(namespace);
+      if (known) this.events?.reload(namespace, reset);
       else this.events?.namespace?.(namespace);
     }
     if (event.complete) {

@@ -90,10 +90,19 @@ export class RelayStore {
     if (page.length > 0) yield page;
   }
 
-  /** Replaces a namespace's records. Returns false (and writes nothing) when it holds a later position. */
-  replaceNamespace(namespace: string, seq: number, committedAt: number, lines: readonly string[]): boolean {
+  /**
+   * Replaces a namespace's records. Returns false (and writes nothing) when it holds a later position,
+   * unless `reset` (the upstream's ledger was restored or reset, so its positions start again).
+   */
+  replaceNamespace(
+    namespace: string,
+    seq: number,
+    committedAt: number,
+    lines: readonly string[],
+    reset = false,
+  ): boolean {
     const held = this.positions.get(namespace);
-    if (held !== undefined && held.seq > seq) return false;
+    if (!reset && held !== undefined && held.seq > seq) return false;
     const position = { seq, committedAt };
     this.positions.set(namespace, position);
     this.lastWrite = this.root.childTransaction(() => {

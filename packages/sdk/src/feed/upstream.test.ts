@@ -218,3 +218,43 @@ describe('UpstreamFeed with a crafted stream', () => {
     await client.close();
   });
 });
+
+describe('UpstreamFeed after its upstream was reset', () => {
+  it('takes a reset snapshot even below the position it holds, and follows on from there', async () => {
+    const line = (version: number, serve: 'on' | 'off') =>
+      `F team/two/a\t${JSON.stringify({ type: 'boolean', variations: { on: true, off: false }, state: { enabled: true, offVariation: 'off', default: serve, version } })}`;
+    const header = (seq: number, extra: object) =>
+      `#switchyard-snapshot 1 ${JSON.stringify({ environment: 'development', namespaces: { 'team/two': seq }, ...extra })}`;
+    const upstream = createServer((request, response) => {
+      if (request.url?.startsWith('/sdk/v1/snapshot')) {
+        response.writeHead(200, { 'content-type': 'application/vnd.switchyard.snapshot; charset=utf-8' });
+        response.end(`${header(5, { complete: true })}\n${line(5, 'off')}\n`);
+        return;
+      }
+      response.writeHead(200, { 'content-type': 'text/event-stream' });
+      response.write('retry: 20\n\n');
+      // The store behind the upstream was restored from a backup: its ledger is back at 2.
+      response.write(
+        `event: snapshot\ndata: ${header(2, { complete: false, reset: true })}\ndata: ${line(2, 'on')}\n\n`,
+      );
+      response.write(
+        `event: patch\ndata: ${JSON.stringify({ namespace: 'team/two', seq: 3, time: new Date().toISOString(), committedAt: Date.now() })}\ndata: ${line(3, 'off')}\n\n`,
+      );
+    });
+    await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
+    try {
+      const url = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`;
+      const client = createClient({ url, sdkKey: 'k', events: false, connection: FAST });
+      const versions: number[] = [];
+      client.on('change', () => versions.push(client.detail('team/two/a', {}, false).version));
+      await client.ready();
+      await eventually(() => client.detail('team/two/a', {}, false).version === 3, 5000, 'version 3');
+      await client.close();
+      assert.deepEqual(versions, [5, 2, 3]);
+      assert.deepEqual(client.positions, { 'team/two': 3 });
+    } finally {
+      upstream.closeAllConnections();
+      await new Promise((resolve) => upstream.close(resolve));
+    }
+  });
+});

@@ -400,7 +400,7 @@ export class UpstreamFeed {
    * A `complete` snapshot covers the whole selection: a polled one, or the first of a stream opened
    * without positions. Other stream snapshots cover the namespaces of their header.
    */
-  private deliverSnapshot(bytes: Buffer, complete: boolean, source: 'poll' | 'stream'): void {
+  private deliverSnapshot(bytes: Buffer, opening: boolean, source: 'poll' | 'stream'): void {
     let header: SnapshotHeader;
     try {
       header = readHeader(bytes).header;
@@ -408,10 +408,15 @@ export class UpstreamFeed {
       throw asUpstreamError(error, 'bad snapshot');
     }
     const positions = positionsOfHeader(header);
+    // The header says what it covers, when the upstream tells; older upstreams leave it to how it came.
+    const complete = typeof header.complete === 'boolean' ? header.complete : opening;
+    // A reset replaces its namespaces even where the feed holds a later position: the upstream's
+    // ledger was restored or reset, and its positions start again.
+    const reset = header.reset === true;
     const namespaces: string[] = [];
     for (const [ns, seq] of Object.entries(positions)) {
       const held = this.held[ns];
-      if (held === undefined || seq >= held) namespaces.push(ns);
+      if (reset || held === undefined || seq >= held) namespaces.push(ns);
     }
     if (!complete && namespaces.length === 0) return;
     this.events.emit('snapshot', { bytes, header, positions, namespaces, complete, source });

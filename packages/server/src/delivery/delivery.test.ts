@@ -224,6 +224,22 @@ describe('the stream', () => {
     }
   });
 
+  it('resets a namespace whose resume position is beyond the ledger (a restored store)', async () => {
+    const stream = await openStream(
+      `${base}/sdk/v1/stream?namespaces=shop/cart&since=shop/cart:999999`,
+      auth(keys.server!),
+    );
+    try {
+      const snapshot = await stream.nextOf('snapshot');
+      const header = JSON.parse(snapshot.data.split('\n')[0]!.slice('#switchyard-snapshot 1 '.length));
+      assert.equal(header.reset, true);
+      assert.equal(header.complete, false);
+      assert.ok(header.namespaces['shop/cart'] < 999999);
+    } finally {
+      stream.close();
+    }
+  });
+
   it('adds a namespace created after the stream opened', async () => {
     const stream = await openStream(`${base}/sdk/v1/stream?namespaces=shop`, auth(keys.server!));
     try {

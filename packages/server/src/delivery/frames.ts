@@ -15,10 +15,31 @@ export function positionsOf(views: Iterable<NamespaceView>): [string, number][] 
   return out.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
 }
 
-export function snapshotHeader(environment: string, views: Iterable<NamespaceView>, now: number): string {
+/**
+ * `complete`: the snapshot covers the whole selection (namespaces absent from it have left the
+ * selection). `reset`: its namespaces are to be replaced even where a client holds a later position
+ * (the ledger it came from was restored or reset).
+ */
+export interface SnapshotKind {
+  complete: boolean;
+  reset?: boolean;
+}
+
+export function snapshotHeader(
+  environment: string,
+  views: Iterable<NamespaceView>,
+  now: number,
+  kind: SnapshotKind,
+): string {
   const namespaces: Record<string, number> = {};
   for (const [namespace, seq] of positionsOf(views)) namespaces[namespace] = seq;
-  return `#switchyard-snapshot 1 ${JSON.stringify({ environment, namespaces, time: new Date(now).toISOString() })}`;
+  return `#switchyard-snapshot 1 ${JSON.stringify({
+    environment,
+    namespaces,
+    time: new Date(now).toISOString(),
+    complete: kind.complete,
+    ...(kind.reset ? { reset: true } : {}),
+  })}`;
 }
 
 /** A strong ETag for data at these positions: the same positions hold the same data. */
@@ -53,8 +74,13 @@ export function snapshotFrame(
   views: readonly NamespaceView[],
   now: number,
   id: string,
+  kind: SnapshotKind,
 ): string {
-  const parts = ['event: snapshot\n', idLine(id, true), `data: ${snapshotHeader(environment, views, now)}\n`];
+  const parts = [
+    'event: snapshot\n',
+    idLine(id, true),
+    `data: ${snapshotHeader(environment, views, now, kind)}\n`,
+  ];
   for (const view of views) for (const chunk of view.body()) parts.push(dataLines(chunk));
   parts.push('\n');
   return parts.join('');

@@ -18,8 +18,11 @@ export interface HubListener {
   holds(namespace: string): boolean;
   /** A view moved to `seq` with these lines (never called for a namespace the listener does not hold). */
   patch(view: NamespaceView, seq: number, committedAt: number, lines: readonly string[]): void;
-  /** A view was loaded anew (new namespace, or reloaded): the listener should send it whole. */
-  replaced(view: NamespaceView): void;
+  /**
+   * A view was loaded anew (new namespace, or reloaded): the listener should send it whole; `reset`
+   * when its data replaces a later position (the source was restored or reset).
+   */
+  replaced(view: NamespaceView, reset?: boolean): void;
 }
 
 export interface HubObserver {
@@ -45,7 +48,7 @@ export class DeliveryHub {
     source.start(
       {
         patch: (patch) => this.onPatch(patch),
-        reload: (namespace) => void this.reload(namespace),
+        reload: (namespace, reset) => void this.reload(namespace, reset === true),
         namespace: (namespace) => void this.onNamespace(namespace),
       },
       (namespace) => [...(this.environments.get(namespace) ?? [])],
@@ -152,14 +155,15 @@ export class DeliveryHub {
   }
 
   /** Loads every view of a namespace again, and hands the new views to the listeners holding it. */
-  private async reload(namespace: string): Promise<void> {
+  private async reload(namespace: string, reset: boolean): Promise<void> {
     for (const environment of [...(this.environments.get(namespace) ?? [])]) {
       const k = key(environment, namespace);
       this.views.delete(k);
       try {
         const view = await this.load(environment, namespace);
         for (const listener of this.listeners) {
-          if (listener.environment === environment && listener.holds(namespace)) listener.replaced(view);
+          if (listener.environment === environment && listener.holds(namespace))
+            listener.replaced(view, reset);
         }
       } catch (error) {
         this.options.observer?.error?.(error);

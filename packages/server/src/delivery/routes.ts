@@ -69,7 +69,9 @@ export function deliveryRoutes(app: FastifyInstance, deps: DeliveryDeps): void {
       reply.header('etag', etag).header('cache-control', 'no-cache');
       if (etagMatches(request.headers['if-none-match'], etag)) return reply.code(304).send();
       // perf: the body is the views' encoded chunks as they are, sent without joining them.
-      const parts: Buffer[] = [Buffer.from(`${snapshotHeader(environment, views, deps.clock())}\n`, 'utf8')];
+      const parts: Buffer[] = [
+        Buffer.from(`${snapshotHeader(environment, views, deps.clock(), { complete: true })}\n`, 'utf8'),
+      ];
       let length = parts[0]!.length;
       for (const view of views) {
         for (const chunk of view.body()) {

@@ -18,8 +18,11 @@ export interface SourcePatch {
 export interface SourceEvents {
   /** Patches of a followed namespace, in sequence order, each once. */
   patch(patch: SourcePatch): void;
-  /** A followed namespace must be loaded again (its patches no longer reach back to where it stood). */
-  reload(namespace: string): void;
+  /**
+   * A followed namespace must be loaded again (its patches no longer reach back to where it stood);
+   * `reset` when the new data may stand at an earlier position than the old (the upstream was reset).
+   */
+  reload(namespace: string, reset?: boolean): void;
   /** A namespace the source had not reported before has data (a hint; it may repeat). */
   namespace?(namespace: string): void;
 }

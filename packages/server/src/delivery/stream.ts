@@ -100,9 +100,12 @@ class StreamGroup implements HubListener {
     this.metrics?.patchesSent.inc({ region: this.metrics.region }, this.connections.size);
   }
 
-  replaced(view: NamespaceView): void {
+  replaced(view: NamespaceView, reset = false): void {
     this.views.set(view.namespace, view);
-    const frame = snapshotFrame(this.environment, [view], this.settings.clock(), this.id());
+    const frame = snapshotFrame(this.environment, [view], this.settings.clock(), this.id(), {
+      complete: false,
+      reset,
+    });
     for (const connection of this.connections) {
       connection.reached.set(view.namespace, view.seq);
       connection.send(view.namespace, view.seq, frame);
@@ -206,12 +209,14 @@ export class Streams {
     const id = () => encodePositions(positionsOf(views));
     if (options.since === undefined) {
       for (const view of views) connection.reached.set(view.namespace, view.seq);
-      connection.write(snapshotFrame(environment, views, now, id()));
+      connection.write(snapshotFrame(environment, views, now, id(), { complete: true }));
       connection.goLive();
       return;
     }
     const since = options.since;
     const fresh = new Set<NamespaceView>();
+    // Namespaces where the client stands beyond the ledger's head: the ledger was restored or reset.
+    const reset = new Set<NamespaceView>();
     try {
       for (const view of views) {
         const from = since.get(view.namespace);
@@ -220,6 +225,10 @@ export class Streams {
           continue;
         }
         const to = view.seq;
+        if (from > to && from > (await this.hub.source.head(view.namespace))) {
+          reset.add(view);
+          continue;
+        }
         if (from >= to) {
           connection.reached.set(view.namespace, from);
           continue;
@@ -236,11 +245,17 @@ export class Streams {
       }
     } catch {
       // The source could not say what changed: a snapshot of the rest is always right.
-      for (const view of views) if (!connection.reached.has(view.namespace)) fresh.add(view);
+      for (const view of views) {
+        if (!connection.reached.has(view.namespace) && !reset.has(view)) fresh.add(view);
+      }
     }
-    if (fresh.size > 0) {
-      for (const view of fresh) connection.reached.set(view.namespace, view.seq);
-      connection.write(snapshotFrame(environment, [...fresh], this.settings.clock(), id()));
+    for (const [group, kind] of [
+      [fresh, { complete: false }],
+      [reset, { complete: false, reset: true }],
+    ] as const) {
+      if (group.size === 0) continue;
+      for (const view of group) connection.reached.set(view.namespace, view.seq);
+      connection.write(snapshotFrame(environment, [...group], this.settings.clock(), id(), kind));
     }
     connection.goLive();
   }
