@@ -19,7 +19,9 @@ const integer = (what: string, min: number, max: number) => (text: string) => {
 const perSecond = (text: string) => {
   const value = Number(text);
   if (!Number.isFinite(value) || value < 0) {
-    throw new InvalidArgumentError(`"${text}" is not a rate per second (a number ≥ 0; 0 turns the limit off)`);
+    throw new InvalidArgumentError(
+      `"${text}" is not a rate per second (a number ≥ 0; 0 turns the limit off)`,
+    );
   }
   return value;
 };
