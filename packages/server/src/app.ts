@@ -55,6 +55,8 @@ export interface DeliveryOptions {
   authCacheMs?: number;
   /** OFREP evaluations per second per key; unlimited when absent. */
   evaluationsPerSecond?: number;
+  /** Bytes a slow stream may leave unsent before it is closed (64 MiB by default). */
+  maxBufferedBytes?: number;
 }
 
 const VERSION = '0.1.0';
@@ -200,6 +202,9 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     clock,
     region: options.delivery?.region ?? 'central',
     heartbeatMs: options.delivery?.heartbeatMs ?? 15_000,
+    ...(options.delivery?.maxBufferedBytes === undefined
+      ? {}
+      : { maxBufferedBytes: options.delivery.maxBufferedBytes }),
     ...(options.delivery?.evaluationsPerSecond === undefined
       ? {}
       : { evaluationsPerSecond: options.delivery.evaluationsPerSecond }),

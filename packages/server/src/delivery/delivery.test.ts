@@ -253,6 +253,35 @@ describe('the stream', () => {
     }
   });
 
+  it('writes a snapshot far larger than its buffer limit to a slow reader as it drains', async () => {
+    const documents = Array.from({ length: 3000 }, (_, i) => flag(`bulk/many/flag-${i}`, i % 2 === 0));
+    assert.equal((await api('POST', '/api/v1/apply', { documents, dryRun: false })).status, 200);
+    const tight = await buildServer({ store, rateLimits: false, delivery: { maxBufferedBytes: 64 * 1024 } });
+    const url = await listenOnLoopback(tight);
+    try {
+      const response = await fetch(`${url}/sdk/v1/stream?namespaces=bulk`, { headers: auth(keys.server!) });
+      await new Promise((resolve) => setTimeout(resolve, 300)); // let the server run into backpressure
+      const reader = response.body!.getReader();
+      let text = '';
+      const decoder = new TextDecoder();
+      const complete = () => {
+        const start = text.indexOf('event: snapshot');
+        return start !== -1 && text.indexOf('\n\n', start) !== -1;
+      };
+      while (!complete()) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        text += decoder.decode(value, { stream: true });
+        await new Promise((resolve) => setTimeout(resolve, 1));
+      }
+      await reader.cancel();
+      assert.ok(text.length > 4 * 64 * 1024, `only ${text.length} bytes`);
+      assert.equal(text.split('\n').filter((line) => line.startsWith('data: F bulk/many/')).length, 3000);
+    } finally {
+      await tight.close();
+    }
+  });
+
   it('rejects a malformed position vector with a 400 that says where', async () => {
     const response = await fetch(`${base}/sdk/v1/stream?since=nonsense`, { headers: auth(keys.server!) });
     assert.equal(response.status, 400);

@@ -69,21 +69,24 @@ export function idLine(id: string, always: boolean): string {
   return always || id.length <= MAX_ID_ON_PATCH ? `id: ${id}\n` : '';
 }
 
-export function snapshotFrame(
+/**
+ * A snapshot as an SSE event, a part at a time (a chunk of lines each), so that a large one is written
+ * as the connection drains rather than built whole in memory.
+ */
+export function* snapshotFrame(
   environment: string,
   views: readonly NamespaceView[],
   now: number,
   id: string,
   kind: SnapshotKind,
-): string {
-  const parts = [
-    'event: snapshot\n',
-    idLine(id, true),
-    `data: ${snapshotHeader(environment, views, now, kind)}\n`,
-  ];
-  for (const view of views) for (const chunk of view.body()) parts.push(dataLines(chunk));
-  parts.push('\n');
-  return parts.join('');
+): Generator<string> {
+  yield `event: snapshot\n${idLine(id, true)}data: ${snapshotHeader(environment, views, now, kind)}\n`;
+  for (const view of views) {
+    for (const chunk of view.body()) {
+      if (chunk.length > 0) yield dataLines(chunk);
+    }
+  }
+  yield '\n';
 }
 
 export function patchFrame(

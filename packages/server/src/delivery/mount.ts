@@ -25,6 +25,8 @@ export interface MountOptions {
   health?: () => { stale: boolean; staleSeconds: number };
   /** OFREP evaluations per second per key (bursts of twice that); none when absent. */
   evaluationsPerSecond?: number;
+  /** Bytes a slow stream may leave unsent before it is closed (64 MiB by default). */
+  maxBufferedBytes?: number;
 }
 
 export interface MountedDelivery {
@@ -53,7 +55,7 @@ export function mountDelivery(app: FastifyInstance, options: MountOptions): Moun
     hub,
     {
       heartbeatMs: options.heartbeatMs,
-      maxBufferedBytes: 64 * 1024 * 1024,
+      maxBufferedBytes: options.maxBufferedBytes ?? 64 * 1024 * 1024,
       clock,
       health: options.health ?? (() => ({ stale: false, staleSeconds: 0 })),
     },

@@ -28,11 +28,17 @@ interface Queued {
   frame: string;
 }
 
+/** Frames waiting for a slow connection beyond which it is closed (it reconnects and resumes). */
+const MAX_PENDING_FRAMES = 10_000;
+
 class Connection {
   /** Live frames held while the connection catches up; undefined once it is live. */
   queue: Queued[] | undefined = [];
   /** Per namespace, the position its catch-up reached. */
   readonly reached = new Map<string, number>();
+  /** Frames not yet handed to the socket, in order; each a string or the parts of one. */
+  private readonly pending: Iterator<string>[] = [];
+  private blocked = false;
 
   constructor(
     readonly response: ServerResponse,
@@ -44,10 +50,36 @@ class Connection {
     else this.write(frame);
   }
 
-  write(frame: string): void {
+  /**
+   * Writes a frame after those before it. Parts are handed to the socket while it accepts them and
+   * then as it drains, so a large snapshot never sits whole in memory.
+   */
+  write(frame: string | Iterable<string>): void {
     if (this.response.destroyed) return;
-    this.response.write(frame);
-    if (this.response.writableLength > this.maxBufferedBytes) this.response.destroy();
+    this.pending.push(typeof frame === 'string' ? [frame][Symbol.iterator]() : frame[Symbol.iterator]());
+    if (this.pending.length > MAX_PENDING_FRAMES || this.response.writableLength > this.maxBufferedBytes) {
+      this.response.destroy();
+      return;
+    }
+    if (!this.blocked) this.pump();
+  }
+
+  private pump(): void {
+    while (this.pending.length > 0 && !this.response.destroyed) {
+      const next = this.pending[0]!.next();
+      if (next.done) {
+        this.pending.shift();
+        continue;
+      }
+      if (!this.response.write(next.value)) {
+        this.blocked = true;
+        this.response.once('drain', () => {
+          this.blocked = false;
+          this.pump();
+        });
+        return;
+      }
+    }
   }
 
   /** Writes what waited, except what the catch-up already covered, and goes live. */
@@ -102,13 +134,19 @@ class StreamGroup implements HubListener {
 
   replaced(view: NamespaceView, reset = false): void {
     this.views.set(view.namespace, view);
-    const frame = snapshotFrame(this.environment, [view], this.settings.clock(), this.id(), {
-      complete: false,
-      reset,
-    });
+    const now = this.settings.clock();
+    const id = this.id();
     for (const connection of this.connections) {
       connection.reached.set(view.namespace, view.seq);
-      connection.send(view.namespace, view.seq, frame);
+      // A connection still catching up gets it after its catch-up, in order, like any queued frame.
+      const frame = snapshotFrame(this.environment, [view], now, id, { complete: false, reset });
+      if (connection.queue !== undefined)
+        connection.queue.push({
+          namespace: view.namespace,
+          seq: Number.POSITIVE_INFINITY,
+          frame: [...frame].join(''),
+        });
+      else connection.write(frame);
     }
   }
 
