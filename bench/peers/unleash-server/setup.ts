@@ -252,6 +252,30 @@ export async function startUnleashServer(): Promise<UnleashServer> {
   void exited.then(() => {
     gone = true;
   });
+  // If the benchmark dies or is interrupted, PostgreSQL (a daemon of pg_ctl's) must not outlive it.
+  const onExit = () => {
+    child.kill('SIGKILL');
+    postgres.stop();
+  };
+  const onSignal = (signal: NodeJS.Signals) => {
+    process.stderr.write(`unleash peer: ${signal}: stopping Unleash and PostgreSQL\n`);
+    process.exit(130);
+  };
+  process.once('exit', onExit);
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  const stop = async () => {
+    process.off('exit', onExit);
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+      await exited;
+      clearTimeout(timer);
+    }
+    postgres.stop();
+  };
   const url = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + 300_000;
   let up = false;
@@ -262,19 +286,9 @@ export async function startUnleashServer(): Promise<UnleashServer> {
     } catch {}
     if (!up) await new Promise((resolve) => setTimeout(resolve, 250));
   }
-  const stop = async () => {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
-      await exited;
-      clearTimeout(timer);
-    }
-    postgres.stop();
-  };
   if (!up) {
     child.kill('SIGKILL');
-    await exited;
-    postgres.stop();
+    await stop();
     throw new Error(`unleash-server did not come up${gone ? ' (it exited)' : ''}:\n${output}`);
   }
   const startSeconds = (performance.now() - started) / 1000;
