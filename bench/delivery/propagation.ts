@@ -34,6 +34,11 @@ export interface PropagationResult extends Latencies {
   missing: number;
   /** The same for the warm-up changes. */
   warmupMissing: number;
+  /**
+   * Per change, the delay to the first client that saw it: the server's (or relay's) part, without the
+   * queue of clients that one child process works through one after another.
+   */
+  first: Latencies;
   /** Time for every client to be ready (snapshot of the namespace received), ms. */
   readyMs: number;
   /** The API's own latency for the changes (request to response), ms. */
@@ -140,12 +145,16 @@ export async function measurePropagation(options: PropagationOptions): Promise<P
     const acknowledged = await change(from, from + options.changes);
     const collected = await collect([...acknowledged.keys()]);
     const delays: number[] = [];
+    const firstSeen = new Map<string, number>();
     let missing = 0;
     for (const { samples, missing: m } of collected) {
       missing += m;
       for (const [key, times] of Object.entries(samples)) {
         const ack = acknowledged.get(key)!;
-        for (const at of times) delays.push(at - ack);
+        for (const at of times) {
+          delays.push(at - ack);
+          firstSeen.set(key, Math.min(firstSeen.get(key) ?? Number.POSITIVE_INFINITY, at - ack));
+        }
       }
     }
     // A change a client never saw counts as an infinite delay, so the percentiles cannot hide it.
@@ -156,6 +165,9 @@ export async function measurePropagation(options: PropagationOptions): Promise<P
       min: delays.reduce((a, b) => Math.min(a, b), Number.POSITIVE_INFINITY),
       missing,
       warmupMissing,
+      first: percentiles(
+        [...acknowledged.keys()].map((key) => firstSeen.get(key) ?? Number.POSITIVE_INFINITY),
+      ),
       readyMs,
       apiP50: apiLatency.p50,
       apiP99: apiLatency.p99,

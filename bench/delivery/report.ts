@@ -35,6 +35,14 @@ function propagationRow(
   failure: string | undefined,
 ): string[] {
   if (result === undefined) return [label, `p99 ≤ ${goalMs} ms`, failure ? 'FAILED' : 'not run', ''];
+  if (result.missing === result.count) {
+    return [
+      label,
+      `p99 ≤ ${goalMs} ms`,
+      `no change seen in ${count(result.count)} samples (nor in the warm-up's ${count(result.warmupMissing)})`,
+      verdict(false),
+    ];
+  }
   const lost =
     result.missing + result.warmupMissing > 0
       ? `, ${count(result.missing)} never seen (${count(result.warmupMissing)} in the warm-up)`
@@ -137,8 +145,12 @@ export function renderReport(r: DeliveryResults): string {
   ] as const) {
     if (result === undefined) continue;
     context.push([
-      `${label}: change API call p50 / p99; fastest sample; clients ready`,
-      `${ms(result.apiP50)} / ${ms(result.apiP99)}; ${ms(result.min)}; ${(result.readyMs / 1000).toFixed(1)} s`,
+      `${label}: first client to see a change p50 / p99; fastest sample`,
+      `${ms(result.first.p50)} / ${ms(result.first.p99)}; ${ms(result.min)}`,
+    ]);
+    context.push([
+      `${label}: the change's API call p50 / p99; all clients ready in`,
+      `${ms(result.apiP50)} / ${ms(result.apiP99)}; ${(result.readyMs / 1000).toFixed(1)} s`,
     ]);
   }
   for (const [when, rss] of Object.entries(r.serverRss)) {
