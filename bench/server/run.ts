@@ -3,7 +3,11 @@
  * Changes/s with 16 clients at ~0 and at 1M flags, applying 1M flags through `/api/v1/apply`, GET flag and
  * query page latency at 1M flags, and the server's RSS.
  *
- *   --flags=N (default 1,000,000)   --seconds=S (default 5)   --json FILE
+ * With `--peers=unleash` (the default; `--peers=` skips it) Unleash 8.2 on PostgreSQL runs first, alone, as
+ * the peer column (bench/peers/unleash-server/): changes/s at 100 and 10,000 flags, its RSS; what it cannot
+ * reach in reasonable time says how long its import alone would take.
+ *
+ *   --flags=N (default 1,000,000)   --seconds=S (default 5)   --peers=unleash   --json FILE
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -13,6 +17,7 @@ import { describeMachine, machineInfo } from '../harness/machine.js';
 import { writeJsonReport } from '../harness/output.js';
 import { apiClient, applyFlags, freePort, rssMiB, startSwitchyard } from '../harness/switchyard-process.js';
 import { formatRate, renderTable } from '../harness/table.js';
+import { unleashServerColumn } from '../peers/unleash-server/server-column.js';
 import { latencies, rate } from '../store/measure.js';
 import { FLAGS_PER_NAMESPACE, flagDocument, flagKey, namespaceOf } from '../store/workload.js';
 
@@ -20,6 +25,10 @@ const args = parseArgs();
 const FLAGS = numberArg(args, 'flags', 1_000_000);
 const SECONDS = numberArg(args, 'seconds', 5);
 const random = (n: number) => Math.floor(Math.random() * n);
+const PEERS = new Set((args.get('peers') === true ? '' : (stringArg(args, 'peers') ?? 'unleash')).split(','));
+const unleash = PEERS.has('unleash') ? await unleashServerColumn(FLAGS, SECONDS) : undefined;
+/** The peer's cell of a row, when the peer ran. */
+const peer = (cell: (column: NonNullable<typeof unleash>) => string) => (unleash ? [cell(unleash)] : []);
 
 const dir = mkdtempSync(join(tmpdir(), 'switchyard-bench-server-'));
 const server = await startSwitchyard({
@@ -63,30 +72,44 @@ try {
   const ms = (v: number) => `${v.toFixed(2)} ms`;
   console.log(
     renderTable(
-      ['measure', 'switchyard', 'goal'],
+      ['measure', 'switchyard', 'goal', ...peer(() => 'unleash 8.2')],
       [
-        ['changes/s, 16 clients, ~0 flags', formatRate(changesAtZero), ''],
-        [`changes/s, 16 clients, ${FLAGS.toLocaleString('en')} flags`, formatRate(changesAtFull), '≥ 2,000'],
+        ['changes/s, 16 clients, ~0 flags', formatRate(changesAtZero), '', ...peer((u) => u.changesAtZero)],
+        [
+          `changes/s, 16 clients, ${FLAGS.toLocaleString('en')} flags`,
+          formatRate(changesAtFull),
+          '≥ 2,000',
+          ...peer((u) => u.changesAtFull),
+        ],
         [
           `apply ${FLAGS.toLocaleString('en')} flags (/api/v1/apply, 10,000 a request)`,
           `${applySeconds.toFixed(1)} s`,
           '≤ 90 s',
+          ...peer((u) => u.apply),
         ],
-        ['GET flag: p50 / p99', `${ms(getFlag.p50)} / ${ms(getFlag.p99)}`, 'p99 ≤ 10 ms'],
-        ['query page of 100: p50 / p99', `${ms(queryPage.p50)} / ${ms(queryPage.p99)}`, 'p99 ≤ 25 ms'],
+        ['GET flag: p50 / p99', `${ms(getFlag.p50)} / ${ms(getFlag.p99)}`, 'p99 ≤ 10 ms', ...peer(() => '–')],
+        [
+          'query page of 100: p50 / p99',
+          `${ms(queryPage.p50)} / ${ms(queryPage.p99)}`,
+          'p99 ≤ 25 ms',
+          ...peer(() => '–'),
+        ],
         [
           'server RSS after apply / after the reads',
           `${rss.total.toFixed(0)} MiB / ${rssAfter.total.toFixed(0)} MiB`,
           '≤ 1.5 GiB',
+          ...peer((u) => u.rss),
         ],
         [
           '  of which not file-backed (heap, not LMDB’s map)',
           `${rss.anonymous.toFixed(0)} MiB / ${rssAfter.anonymous.toFixed(0)} MiB`,
           '',
+          ...peer(() => ''),
         ],
       ],
     ),
   );
+  if (unleash) console.log(`\n${unleash.report}`);
   const json = stringArg(args, 'json');
   if (json !== undefined) {
     writeJsonReport(json, {
@@ -99,6 +122,7 @@ try {
       queryPage,
       rss,
       rssAfter,
+      unleash: unleash?.results ?? unleash?.skipped,
     });
   }
 } finally {
