@@ -29,7 +29,7 @@ export {
   type ScheduledStep,
   SegmentDocument,
   type SegmentRecord,
-  type SegmentState,
+  SegmentState,
   type Serve,
   type StatePatch,
   type Window,
