@@ -19,6 +19,8 @@ import { type ExposureOptions, exposureRoutes } from './exposures/routes.js';
 import { authenticate, type Principal } from './governance/access.js';
 import { DEFAULT_RATE_LIMITS, RateLimiter, type RateLimitOptions } from './governance/rate-limits.js';
 import { createMetrics, type Metrics } from './metrics.js';
+import { addComponents } from './openapi/components.js';
+import { json, serializeAsIs } from './openapi/responses.js';
 import { HttpProblem, sendProblem } from './problems.js';
 
 declare module 'fastify' {
@@ -72,6 +74,26 @@ function landingPage(): string {
 <p>The web UI comes later; until then, this page.</p></body></html>`;
 }
 
+const HEALTHY = {
+  type: 'object',
+  required: ['status'],
+  properties: { status: { const: 'ok' } },
+  additionalProperties: false,
+};
+
+const readiness = (status: 'ready' | 'unavailable') => ({
+  type: 'object',
+  required: ['status', 'store'],
+  properties: {
+    status: { const: status },
+    store: { type: 'string', description: 'the kind of store: `lmdb` or `redis`' },
+    ...(status === 'ready'
+      ? {}
+      : { detail: { type: 'string', description: 'why the store does not answer' } }),
+  },
+  additionalProperties: false,
+});
+
 /** The namespace a change is about: from the flag key in the path, or in the body. */
 function namespaceOf(request: FastifyRequest): string | undefined {
   const key =
@@ -94,6 +116,9 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     },
     ajv: { customOptions: { coerceTypes: 'array', removeAdditional: false, allErrors: false } },
   });
+  // Response schemas document the API; bodies are serialized as they are (see openapi/responses.ts).
+  app.setSerializerCompiler(serializeAsIs);
+  addComponents(app);
 
   const metrics = options.metrics ?? createMetrics();
   const { registry } = metrics;
@@ -167,6 +192,8 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
       components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
       security: [{ bearer: [] }],
     },
+    // Shared schemas appear in `components.schemas` under their `$id` (openapi/components.ts).
+    refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => String(json.$id ?? `def-${i}`) },
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
 
@@ -174,17 +201,42 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     reply.type('text/html').send(landingPage()),
   );
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
-  app.get('/healthz', { schema: { tags: ['operations'] } }, async () => ({ status: 'ok' }));
-  app.get('/readyz', { schema: { tags: ['operations'] } }, async (_request, reply) => {
-    try {
-      await store.adapter.ledgerHead(SYSTEM_NAMESPACE);
-      return { status: 'ready', store: store.adapter.kind };
-    } catch (error) {
-      return reply
-        .code(503)
-        .send({ status: 'unavailable', store: store.adapter.kind, detail: (error as Error).message });
-    }
-  });
+  app.get(
+    '/healthz',
+    {
+      schema: {
+        tags: ['operations'],
+        summary: 'Whether the process is up',
+        security: [],
+        response: { 200: json(HEALTHY, 'Up') },
+      },
+    },
+    async () => ({ status: 'ok' }),
+  );
+  app.get(
+    '/readyz',
+    {
+      schema: {
+        tags: ['operations'],
+        summary: 'Whether the store answers',
+        security: [],
+        response: {
+          200: json(readiness('ready'), 'Ready: the store answers'),
+          503: json(readiness('unavailable'), 'Not ready: the store does not answer'),
+        },
+      },
+    },
+    async (_request, reply) => {
+      try {
+        await store.adapter.ledgerHead(SYSTEM_NAMESPACE);
+        return { status: 'ready', store: store.adapter.kind };
+      } catch (error) {
+        return reply
+          .code(503)
+          .send({ status: 'unavailable', store: store.adapter.kind, detail: (error as Error).message });
+      }
+    },
+  );
   app.get('/metrics', { schema: { hide: true } }, async (_request, reply) =>
     reply.type(registry.contentType).send(await registry.metrics()),
   );
