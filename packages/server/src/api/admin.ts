@@ -12,6 +12,7 @@ import {
   SDK_ROLES,
   type SdkRole,
 } from '../governance/access.js';
+import { empty, json, list, problem, problems, ref } from '../openapi/responses.js';
 import { HttpProblem } from '../problems.js';
 import { changeContext, type RouteDeps } from './flags.js';
 
@@ -36,6 +37,18 @@ export function adminRoutes(app: FastifyInstance, { store }: RouteDeps): void {
             until: { type: 'string', format: 'date-time' },
           },
           additionalProperties: false,
+        },
+        response: {
+          200: json(
+            list(ref('Event'), {
+              next: {
+                type: 'integer',
+                description: 'present when the page is full: the `from` of the next page',
+              },
+            }),
+            'A page of a namespace’s ledger, in order, filtered by flag, actor and time',
+          ),
+          ...problems(400, 401, 403, 503),
         },
       },
     },
@@ -70,6 +83,10 @@ export function adminRoutes(app: FastifyInstance, { store }: RouteDeps): void {
           properties: { namespace: { type: 'string', minLength: 1 } },
           additionalProperties: false,
         },
+        response: {
+          200: json(ref('LedgerVerification'), 'Whether the namespace’s hash chain is intact'),
+          ...problems(400, 401, 403, 503),
+        },
       },
     },
     async (request) => {
@@ -79,10 +96,19 @@ export function adminRoutes(app: FastifyInstance, { store }: RouteDeps): void {
     },
   );
 
-  app.get('/api/v1/environments', { schema: { tags: ['environments'] } }, async (request) => {
-    authorize(request.principal!, 'read');
-    return { items: await store.flags.environments() };
-  });
+  app.get(
+    '/api/v1/environments',
+    {
+      schema: {
+        tags: ['environments'],
+        response: { 200: json(list(ref('Environment')), 'Every environment'), ...problems(401, 403, 503) },
+      },
+    },
+    async (request) => {
+      authorize(request.principal!, 'read');
+      return { items: await store.flags.environments() };
+    },
+  );
 
   app.post(
     '/api/v1/environments',
@@ -98,6 +124,10 @@ export function adminRoutes(app: FastifyInstance, { store }: RouteDeps): void {
             description: { type: 'string', maxLength: 1000 },
           },
           additionalProperties: false,
+        },
+        response: {
+          201: json(ref('Environment'), 'Created, or changed when it existed'),
+          ...problems(400, 401, 403, 409, 413, 415, 429, 503),
         },
       },
     },
@@ -133,6 +163,11 @@ export function adminRoutes(app: FastifyInstance, { store }: RouteDeps): void {
           },
           additionalProperties: false,
         },
+        response: {
+          201: json(ref('NewToken'), 'Created: the token, with its value shown this once'),
+          400: problem(400, 'Bad Request: an invalid body, or an SDK key without exactly one environment'),
+          ...problems(401, 403, 409, 413, 415, 429, 503),
+        },
       },
     },
     async (request, reply) => {
@@ -162,18 +197,40 @@ export function adminRoutes(app: FastifyInstance, { store }: RouteDeps): void {
     },
   );
 
-  app.get('/api/v1/tokens', { schema: { tags: ['tokens'] } }, async (request) => {
-    authorize(request.principal!, 'admin');
-    const tokens = await store.tokens.list({ limit: 1000 });
-    return { items: tokens.map(({ secretHash: _hash, ...visible }) => visible) };
-  });
+  app.get(
+    '/api/v1/tokens',
+    {
+      schema: {
+        tags: ['tokens'],
+        response: {
+          200: json(list(ref('Token')), 'Every token, revoked ones too, without secrets'),
+          ...problems(401, 403, 503),
+        },
+      },
+    },
+    async (request) => {
+      authorize(request.principal!, 'admin');
+      const tokens = await store.tokens.list({ limit: 1000 });
+      return { items: tokens.map(({ secretHash: _hash, ...visible }) => visible) };
+    },
+  );
 
-  app.delete('/api/v1/tokens/:id', { schema: { tags: ['tokens'] } }, async (request, reply) => {
-    authorize(request.principal!, 'admin');
-    const { id } = request.params as { id: string };
-    if ((await store.tokens.get(id)) === undefined)
-      throw new HttpProblem(404, 'Not Found', `token "${id}" does not exist`);
-    await store.tokens.revoke(id, changeContext(request));
-    return reply.code(204).send();
-  });
+  app.delete(
+    '/api/v1/tokens/:id',
+    {
+      schema: {
+        tags: ['tokens'],
+        summary: 'Revoke a token',
+        response: { 204: empty('Revoked'), ...problems(401, 403, 404, 409, 429, 503) },
+      },
+    },
+    async (request, reply) => {
+      authorize(request.principal!, 'admin');
+      const { id } = request.params as { id: string };
+      if ((await store.tokens.get(id)) === undefined)
+        throw new HttpProblem(404, 'Not Found', `token "${id}" does not exist`);
+      await store.tokens.revoke(id, changeContext(request));
+      return reply.code(204).send();
+    },
+  );
 }

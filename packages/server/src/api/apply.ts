@@ -14,6 +14,7 @@ import {
 import { type FlagMeta, withoutVersion } from '@switchyard/store';
 import type { FastifyInstance } from 'fastify';
 import { authorize } from '../governance/access.js';
+import { json, problem, problems } from '../openapi/responses.js';
 import { HttpProblem } from '../problems.js';
 import { changeContext, type RouteDeps } from './flags.js';
 
@@ -28,6 +29,44 @@ interface Plan {
 
 const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
 
+const SUMMARY = {
+  type: 'object',
+  required: ['dryRun', 'created', 'updated', 'unchanged'],
+  properties: {
+    dryRun: { type: 'boolean', description: 'true: nothing was changed, this is the plan' },
+    created: { type: 'array', items: { type: 'string' }, description: 'keys of the flags created' },
+    updated: {
+      type: 'array',
+      description: 'each metadata change and each environment state replaced',
+      items: {
+        oneOf: [
+          {
+            type: 'object',
+            required: ['key', 'metadata'],
+            properties: {
+              key: { type: 'string' },
+              metadata: { type: 'array', items: { type: 'string' }, description: 'the fields changed' },
+            },
+            additionalProperties: false,
+          },
+          {
+            type: 'object',
+            required: ['key', 'environment', 'fromVersion'],
+            properties: {
+              key: { type: 'string' },
+              environment: { type: 'string', description: 'the environment whose state was replaced' },
+              fromVersion: { type: 'integer', description: 'the version of the state replaced' },
+            },
+            additionalProperties: false,
+          },
+        ],
+      },
+    },
+    unchanged: { type: 'integer', minimum: 0, description: 'flags already as their documents say' },
+  },
+  additionalProperties: false,
+};
+
 export function applyRoutes(app: FastifyInstance, { store }: RouteDeps): void {
   app.post(
     '/api/v1/apply',
@@ -35,6 +74,7 @@ export function applyRoutes(app: FastifyInstance, { store }: RouteDeps): void {
       bodyLimit: 64 * 1024 * 1024,
       schema: {
         tags: ['flags'],
+        summary: 'Apply flag documents (flags-as-code); with dryRun, only the plan',
         body: {
           type: 'object',
           required: ['documents'],
@@ -44,6 +84,17 @@ export function applyRoutes(app: FastifyInstance, { store }: RouteDeps): void {
             reason: { type: 'string' },
           },
           additionalProperties: false,
+        },
+        response: {
+          200: json(SUMMARY, 'What was (or, with dryRun, would be) created and updated'),
+          ...problems(400, 401, 403),
+          409: problem(409, 'Conflict: a flag changed meanwhile, or already exists'),
+          413: problem(413, 'Content Too Large: the body is over 64 MiB'),
+          422: problem(
+            422,
+            'Unprocessable Content: invalid documents, a key twice, or a changed type or variations; `errors` locates each issue',
+          ),
+          ...problems(415, 429, 503),
         },
       },
     },

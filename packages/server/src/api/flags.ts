@@ -6,6 +6,7 @@ import { type EnvironmentState, pauseState, resumeState, splitKey } from '@switc
 import type { ChangeContext, FlagQuery, FlagStore, StateRecord } from '@switchyard/store';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { authorize, type Principal } from '../governance/access.js';
+import { ETAG, empty, json, list, problem, problems, ref } from '../openapi/responses.js';
 import { badRequest, HttpProblem } from '../problems.js';
 
 export interface RouteDeps {
@@ -79,7 +80,21 @@ export function flagRoutes(app: FastifyInstance, deps: RouteDeps): void {
 
   app.post(
     '/api/v1/flags',
-    { schema: { tags: ['flags'], body: { type: 'object' } } },
+    {
+      schema: {
+        tags: ['flags'],
+        summary: 'Create a flag from its document (spec/schema/flag.schema.json)',
+        body: { type: 'object' },
+        response: {
+          201: json(ref('FlagView'), 'Created: the flag, with a state in every environment', {
+            location: { type: 'string', description: 'the flag’s URL' },
+          }),
+          ...problems(400, 401, 403),
+          409: problem(409, 'Conflict: the flag exists, or the document names an unknown environment'),
+          ...problems(413, 415, 422, 429, 503),
+        },
+      },
+    },
     async (request, reply) => {
       const document = request.body as { key?: unknown; environments?: Record<string, unknown> };
       if (typeof document.key !== 'string' || !document.key.includes('/')) {
@@ -114,6 +129,17 @@ export function flagRoutes(app: FastifyInstance, deps: RouteDeps): void {
           },
           additionalProperties: false,
         },
+        response: {
+          200: json(
+            list(ref('FlagMeta'), {
+              cursor: { type: 'string', description: 'present when there may be more: pass it to get them' },
+            }),
+            'A page of flags (metadata only), in key order; a namespace-scoped token sees its namespaces only',
+          ),
+          ...problems(400, 401, 403),
+          422: problem(422, 'Unprocessable Content: the cursor is not from a previous page'),
+          503: problem(503),
+        },
       },
     },
     async (request) => {
@@ -147,17 +173,39 @@ export function flagRoutes(app: FastifyInstance, deps: RouteDeps): void {
     },
   );
 
-  app.get('/api/v1/flags/:key', { schema: { tags: ['flags'] } }, async (request) => {
-    const { key } = request.params as Params;
-    authorize(request.principal!, 'read', { namespace: splitKey(key).namespace });
-    const view = await store.flags.get(key);
-    if (view === undefined) throw new HttpProblem(404, 'Not Found', `flag "${key}" does not exist`);
-    return view;
-  });
+  app.get(
+    '/api/v1/flags/:key',
+    {
+      schema: {
+        tags: ['flags'],
+        summary: 'A flag with its state in every environment',
+        response: { 200: json(ref('FlagView'), 'The flag'), ...problems(401, 403, 404, 503) },
+      },
+    },
+    async (request) => {
+      const { key } = request.params as Params;
+      authorize(request.principal!, 'read', { namespace: splitKey(key).namespace });
+      const view = await store.flags.get(key);
+      if (view === undefined) throw new HttpProblem(404, 'Not Found', `flag "${key}" does not exist`);
+      return view;
+    },
+  );
 
   app.patch(
     '/api/v1/flags/:key',
-    { schema: { tags: ['flags'], body: { type: 'object' } } },
+    {
+      schema: {
+        tags: ['flags'],
+        summary: 'Change a flag’s metadata: description, tags, owner, lifecycle, removeBy',
+        body: { type: 'object' },
+        response: {
+          200: json(ref('FlagMeta'), 'The changed metadata', ETAG),
+          ...problems(400, 401, 403, 404),
+          409: problem(409, 'Conflict: not at the If-Match version, or the flag is archived'),
+          ...problems(413, 415, 422, 429, 503),
+        },
+      },
+    },
     async (request, reply) => {
       const { key } = request.params as Params;
       authorize(request.principal!, 'write', { namespace: splitKey(key).namespace });
@@ -178,24 +226,61 @@ export function flagRoutes(app: FastifyInstance, deps: RouteDeps): void {
     },
   );
 
-  app.delete('/api/v1/flags/:key', { schema: { tags: ['flags'] } }, async (request, reply) => {
-    const { key } = request.params as Params;
-    authorize(request.principal!, 'write', { namespace: splitKey(key).namespace });
-    await store.flags.delete(key, changeContext(request));
-    return reply.code(204).send();
-  });
-
-  for (const action of ['archive', 'restore'] as const) {
-    app.post(`/api/v1/flags/:key/${action}`, { schema: { tags: ['flags'] } }, async (request) => {
+  app.delete(
+    '/api/v1/flags/:key',
+    {
+      schema: {
+        tags: ['flags'],
+        summary: 'Delete an archived flag with its states and history (the ledger keeps its events)',
+        response: {
+          204: empty('Deleted'),
+          ...problems(401, 403, 404),
+          409: problem(409, 'Conflict: the flag is not archived'),
+          ...problems(429, 503),
+        },
+      },
+    },
+    async (request, reply) => {
       const { key } = request.params as Params;
       authorize(request.principal!, 'write', { namespace: splitKey(key).namespace });
-      return store.flags[action](key, changeContext(request));
-    });
+      await store.flags.delete(key, changeContext(request));
+      return reply.code(204).send();
+    },
+  );
+
+  for (const action of ['archive', 'restore'] as const) {
+    app.post(
+      `/api/v1/flags/:key/${action}`,
+      {
+        schema: {
+          tags: ['flags'],
+          summary:
+            action === 'archive' ? 'Archive a flag: it is no longer delivered' : 'Restore an archived flag',
+          response: {
+            200: json(ref('FlagMeta'), 'The flag’s metadata'),
+            ...problems(401, 403, 404),
+            409: problem(409, action === 'archive' ? 'Conflict: already archived' : 'Conflict: not archived'),
+            ...problems(429, 503),
+          },
+        },
+      },
+      async (request) => {
+        const { key } = request.params as Params;
+        authorize(request.principal!, 'write', { namespace: splitKey(key).namespace });
+        return store.flags[action](key, changeContext(request));
+      },
+    );
   }
 
   app.get(
     '/api/v1/flags/:key/environments/:env',
-    { schema: { tags: ['states'] } },
+    {
+      schema: {
+        tags: ['states'],
+        summary: 'A flag’s state in one environment, with its version as ETag',
+        response: { 200: json(ref('StateRecord'), 'The state', ETAG), ...problems(401, 403, 404, 503) },
+      },
+    },
     async (request, reply) => {
       const { key, env } = request.params as Params;
       await authorizeState(deps, request.principal!, key, env, 'read');
@@ -208,7 +293,19 @@ export function flagRoutes(app: FastifyInstance, deps: RouteDeps): void {
 
   app.put(
     '/api/v1/flags/:key/environments/:env',
-    { schema: { tags: ['states'], body: { type: 'object' } } },
+    {
+      schema: {
+        tags: ['states'],
+        summary: 'Replace a flag’s state in one environment, at the version If-Match names',
+        body: { type: 'object' },
+        response: {
+          200: json(ref('StateRecord'), 'The new state', ETAG),
+          ...problems(400, 401, 403, 404),
+          409: problem(409, 'Conflict: the state is not at the If-Match version (`currentVersion`)'),
+          ...problems(413, 415, 422, 428, 429, 503),
+        },
+      },
+    },
     async (request, reply) => {
       const { key, env } = request.params as Params;
       await authorizeState(deps, request.principal!, key, env, 'write');
@@ -226,7 +323,19 @@ export function flagRoutes(app: FastifyInstance, deps: RouteDeps): void {
 
   app.post(
     '/api/v1/flags/:key/environments/:env/:action',
-    { schema: { tags: ['states'] } },
+    {
+      schema: {
+        tags: ['states'],
+        summary: 'enable, disable, pause, resume, or rollback (body `{ "toVersion": n }`); If-Match optional',
+        response: {
+          200: json(ref('StateRecord'), 'The new state', ETAG),
+          ...problems(400, 401, 403),
+          404: problem(404, 'Not Found: no such flag, state, version to roll back to, or action'),
+          409: problem(409, 'Conflict: the state is not at the If-Match version (`currentVersion`)'),
+          ...problems(413, 415, 422, 429, 503),
+        },
+      },
+    },
     async (request, reply) => {
       const { key, env, action } = request.params as Params;
       await authorizeState(deps, request.principal!, key, env, 'write');
@@ -275,6 +384,10 @@ export function flagRoutes(app: FastifyInstance, deps: RouteDeps): void {
             before: { type: 'integer', minimum: 1 },
           },
           additionalProperties: false,
+        },
+        response: {
+          200: json(list(ref('StateRecord')), 'Earlier states, newest first'),
+          ...problems(400, 401, 403, 503),
         },
       },
     },

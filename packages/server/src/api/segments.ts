@@ -4,6 +4,7 @@
 import { type SegmentState, splitKey } from '@switchyard/core';
 import type { FastifyInstance } from 'fastify';
 import { authorize } from '../governance/access.js';
+import { ETAG, empty, json, problem, problems, ref } from '../openapi/responses.js';
 import { badRequest, HttpProblem } from '../problems.js';
 import { changeContext, ifMatch, isProtected, type RouteDeps } from './flags.js';
 
@@ -12,7 +13,21 @@ type Params = { key: string; env: string };
 export function segmentRoutes(app: FastifyInstance, { store }: RouteDeps): void {
   app.post(
     '/api/v1/segments',
-    { schema: { tags: ['segments'], body: { type: 'object' } } },
+    {
+      schema: {
+        tags: ['segments'],
+        summary: 'Create a segment from its document (spec/schema/segment.schema.json)',
+        body: { type: 'object' },
+        response: {
+          201: json(ref('SegmentView'), 'Created: the segment, with a state in every environment', {
+            location: { type: 'string', description: 'the segment’s URL' },
+          }),
+          ...problems(400, 401, 403),
+          409: problem(409, 'Conflict: the segment exists'),
+          ...problems(413, 415, 422, 429, 503),
+        },
+      },
+    },
     async (request, reply) => {
       const document = request.body as { key?: unknown };
       if (typeof document.key !== 'string' || !document.key.includes('/')) {
@@ -27,17 +42,39 @@ export function segmentRoutes(app: FastifyInstance, { store }: RouteDeps): void 
     },
   );
 
-  app.get('/api/v1/segments/:key', { schema: { tags: ['segments'] } }, async (request) => {
-    const { key } = request.params as Params;
-    authorize(request.principal!, 'read', { namespace: splitKey(key).namespace });
-    const view = await store.segments.get(key);
-    if (view === undefined) throw new HttpProblem(404, 'Not Found', `segment "${key}" does not exist`);
-    return view;
-  });
+  app.get(
+    '/api/v1/segments/:key',
+    {
+      schema: {
+        tags: ['segments'],
+        summary: 'A segment with its state in every environment',
+        response: { 200: json(ref('SegmentView'), 'The segment'), ...problems(401, 403, 404, 503) },
+      },
+    },
+    async (request) => {
+      const { key } = request.params as Params;
+      authorize(request.principal!, 'read', { namespace: splitKey(key).namespace });
+      const view = await store.segments.get(key);
+      if (view === undefined) throw new HttpProblem(404, 'Not Found', `segment "${key}" does not exist`);
+      return view;
+    },
+  );
 
   app.put(
     '/api/v1/segments/:key/environments/:env',
-    { schema: { tags: ['segments'], body: { type: 'object' } } },
+    {
+      schema: {
+        tags: ['segments'],
+        summary: 'Replace a segment’s state in one environment, at the version If-Match names',
+        body: { type: 'object' },
+        response: {
+          200: json(ref('SegmentStateRecord'), 'The new state', ETAG),
+          ...problems(400, 401, 403, 404),
+          409: problem(409, 'Conflict: the state is not at the If-Match version (`currentVersion`)'),
+          ...problems(413, 415, 422, 428, 429, 503),
+        },
+      },
+    },
     async (request, reply) => {
       const { key, env } = request.params as Params;
       authorize(request.principal!, 'write', {
@@ -52,10 +89,20 @@ export function segmentRoutes(app: FastifyInstance, { store }: RouteDeps): void 
     },
   );
 
-  app.delete('/api/v1/segments/:key', { schema: { tags: ['segments'] } }, async (request, reply) => {
-    const { key } = request.params as Params;
-    authorize(request.principal!, 'write', { namespace: splitKey(key).namespace });
-    await store.segments.delete(key, changeContext(request));
-    return reply.code(204).send();
-  });
+  app.delete(
+    '/api/v1/segments/:key',
+    {
+      schema: {
+        tags: ['segments'],
+        summary: 'Delete a segment (conditions that name it then match nobody)',
+        response: { 204: empty('Deleted'), ...problems(401, 403, 404, 409, 429, 503) },
+      },
+    },
+    async (request, reply) => {
+      const { key } = request.params as Params;
+      authorize(request.principal!, 'write', { namespace: splitKey(key).namespace });
+      await store.segments.delete(key, changeContext(request));
+      return reply.code(204).send();
+    },
+  );
 }

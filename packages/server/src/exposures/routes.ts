@@ -19,6 +19,7 @@ import type { FastifyInstance, FastifyRequest, FastifySchemaValidationError } fr
 import type { RouteDeps } from '../api/flags.js';
 import { authenticate, authorize, isSdkRole, type Principal } from '../governance/access.js';
 import type { Metrics } from '../metrics.js';
+import { json, problem, problems } from '../openapi/responses.js';
 import { badRequest, forbidden, HttpProblem } from '../problems.js';
 import { ExposureAggregator } from './aggregator.js';
 import {
@@ -54,6 +55,40 @@ const HOUR_MS = 3600_000;
 export const MAX_RANGE_HOURS = 92 * 24;
 /** Event times further ahead of the server's clock than this are counted at the server's time. */
 const FUTURE_TOLERANCE_MS = 5 * 60_000;
+
+const COUNTS = {
+  type: 'object',
+  additionalProperties: { type: 'integer', minimum: 0 },
+  description: 'by variant',
+};
+
+const EXPOSURE_COUNTS = {
+  type: 'object',
+  required: ['flag', 'environment', 'from', 'to', 'items', 'totals', 'total'],
+  properties: {
+    flag: { type: 'string' },
+    environment: { type: 'string' },
+    from: { type: 'string', format: 'date-time', description: 'the start of the first hour counted' },
+    to: { type: 'string', format: 'date-time' },
+    items: {
+      type: 'array',
+      description: 'hours with exposures, in order',
+      items: {
+        type: 'object',
+        required: ['hour', 'counts', 'total'],
+        properties: {
+          hour: { type: 'string', format: 'date-time' },
+          counts: COUNTS,
+          total: { type: 'integer', minimum: 0 },
+        },
+        additionalProperties: false,
+      },
+    },
+    totals: COUNTS,
+    total: { type: 'integer', minimum: 0 },
+  },
+  additionalProperties: false,
+};
 
 const inNamespaces = (principal: Principal, namespace: string) =>
   principal.namespaces.length === 0 ||
@@ -148,11 +183,26 @@ export function exposureRoutes(app: FastifyInstance, deps: ExposureDeps): void {
         summary: 'Report exposures (what SDKs evaluated); counted per flag × variant × hour',
         body: ExposureBatchBody,
         response: {
-          202: {
-            type: 'object',
-            properties: { accepted: { type: 'integer' } },
-            required: ['accepted'],
-          },
+          202: json(
+            {
+              type: 'object',
+              properties: { accepted: { type: 'integer', description: 'events accepted' } },
+              required: ['accepted'],
+              additionalProperties: false,
+            },
+            'Accepted: counted within about a second, and forwarded to the configured sinks',
+          ),
+          400: problem(
+            400,
+            'Bad Request: an invalid batch (`errors` locates each issue), no environment with a control-plane token, or an unknown environment',
+          ),
+          401: problem(401),
+          403: problem(
+            403,
+            'Forbidden: another environment than the SDK key’s, or a flag outside the key’s namespaces (nothing was counted)',
+          ),
+          ...problems(413, 415),
+          503: problem(503, 'Service Unavailable: too many counts wait to be written; send again shortly'),
         },
       },
     },
@@ -233,6 +283,14 @@ export function exposureRoutes(app: FastifyInstance, deps: ExposureDeps): void {
             to: { type: 'string', format: 'date-time', description: 'default: now' },
           },
           additionalProperties: false,
+        },
+        response: {
+          200: json(EXPOSURE_COUNTS, 'Counts per hour and variant, and their totals'),
+          400: problem(
+            400,
+            `Bad Request: an invalid query, "from" not before "to", or over ${MAX_RANGE_HOURS} hours`,
+          ),
+          ...problems(401, 403, 404, 503),
         },
       },
     },
