@@ -5,6 +5,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { Registry } from 'prom-client';
 import { RateLimiter } from '../governance/rate-limits.js';
+import { addComponents, Problem } from '../openapi/components.js';
 import type { Authenticator } from './auth.js';
 import { DeliveryHub } from './hub.js';
 import { createDeliveryMetrics, type DeliveryMetrics } from './metrics.js';
@@ -73,6 +74,8 @@ export function mountDelivery(app: FastifyInstance, options: MountOptions): Moun
           'evaluations',
         );
   const deps = { hub, streams, authenticate: options.authenticate, clock, ...(limiter ? { limiter } : {}) };
+  // The routes' error responses reference it, on a relay's app as on the server's.
+  addComponents(app, [Problem]);
   deliveryRoutes(app, deps);
   ofrepRoutes(app, deps, metrics);
   return { hub, streams, metrics };

@@ -5,6 +5,7 @@
  */
 import type { EvaluationResult } from '@switchyard/core';
 import type { FastifyInstance, FastifyReply } from 'fastify';
+import { empty, json, problem, problems, ref, serializeAsIs } from '../openapi/responses.js';
 import { HttpProblem } from '../problems.js';
 import { credentials, deliveryEnvironment, mayRead, scopedSelectors } from './auth.js';
 import { etagMatches, etagOf } from './frames.js';
@@ -26,6 +27,67 @@ type OfrepBody =
       metadata: Record<string, string | number>;
     }
   | { key: string; errorCode: string; errorDetails: string };
+
+const SUCCESS = {
+  type: 'object',
+  required: ['key', 'value', 'reason', 'metadata'],
+  properties: {
+    key: { type: 'string' },
+    value: { description: 'the value served, of the flag’s type' },
+    reason: { type: 'string', description: 'an OpenFeature reason, e.g. TARGETING_MATCH, SPLIT, DISABLED' },
+    variant: { type: 'string' },
+    metadata: {
+      type: 'object',
+      required: ['version'],
+      properties: {
+        version: { type: 'integer', description: 'the version of the flag state evaluated' },
+        ruleId: { type: 'string', description: 'the rule that served, if one did' },
+      },
+      additionalProperties: false,
+    },
+  },
+  additionalProperties: false,
+};
+
+const ERROR_CODES = [
+  'FLAG_NOT_FOUND',
+  'TYPE_MISMATCH',
+  'TARGETING_KEY_MISSING',
+  'PARSE_ERROR',
+  'INVALID_CONTEXT',
+  'GENERAL',
+];
+
+const failure = (withKey: boolean) => ({
+  type: 'object',
+  required: [...(withKey ? ['key'] : []), 'errorCode', 'errorDetails'],
+  properties: {
+    ...(withKey ? { key: { type: 'string' } } : {}),
+    errorCode: { type: 'string', enum: ERROR_CODES },
+    errorDetails: { type: 'string' },
+  },
+  additionalProperties: false,
+});
+
+const BULK = {
+  type: 'object',
+  required: ['flags'],
+  properties: { flags: { type: 'array', items: { oneOf: [SUCCESS, failure(true)] } } },
+  additionalProperties: false,
+};
+
+const BULK_ETAG = {
+  etag: { type: 'string', description: 'the data and context evaluated; send it as If-None-Match' },
+};
+
+/** OFREP's own error bodies (application/json), and problem+json for what OFREP leaves to the server. */
+const ofrepFailure = (status: 400 | 404, withKey: boolean, description: string) => ({
+  description,
+  content: {
+    'application/json': { schema: failure(withKey) },
+    ...(status === 400 ? { 'application/problem+json': { schema: ref('Problem') } } : {}),
+  },
+});
 
 function contextOf(body: unknown): Record<string, unknown> {
   if (body === undefined || body === null) return {};
@@ -103,7 +165,21 @@ export function ofrepRoutes(app: FastifyInstance, deps: DeliveryDeps, metrics?: 
         tags: ['ofrep'],
         summary: 'OFREP single flag evaluation',
         params: { type: 'object', properties: { '*': { type: 'string', minLength: 1, maxLength: 1024 } } },
+        response: {
+          200: json(SUCCESS, 'The evaluation'),
+          400: ofrepFailure(
+            400,
+            true,
+            'Bad Request: an invalid context, or an evaluation error (OFREP body); an invalid request (problem)',
+          ),
+          403: problem(403, 'Forbidden: the flag, or the environment, is outside the key’s'),
+          404: ofrepFailure(404, true, 'Not Found: no such flag in the environment (OFREP body)'),
+          413: problem(413, 'Content Too Large: the body is over 64 KiB'),
+          429: problem(429, 'Too Many Requests: over the key’s evaluations per second'),
+          ...problems(401, 415, 503),
+        },
       },
+      serializerCompiler: serializeAsIs,
     },
     async (request, reply) => {
       const key = (request.params as { '*': string })['*'];
@@ -156,7 +232,21 @@ export function ofrepRoutes(app: FastifyInstance, deps: DeliveryDeps, metrics?: 
           },
           additionalProperties: false,
         },
+        response: {
+          200: json(BULK, 'Every flag of the selection, evaluated (failures in place)', BULK_ETAG),
+          304: empty('Not Modified: If-None-Match names the current ETag', BULK_ETAG),
+          400: ofrepFailure(
+            400,
+            false,
+            'Bad Request: an invalid context, or too many flags selected (OFREP body); an invalid request (problem)',
+          ),
+          403: problem(403, 'Forbidden: an environment or namespace outside the key’s'),
+          413: problem(413, 'Content Too Large: the body is over 64 KiB'),
+          429: problem(429, 'Too Many Requests: over the key’s evaluations per second'),
+          ...problems(401, 415, 503),
+        },
       },
+      serializerCompiler: serializeAsIs,
     },
     async (request, reply) => {
       const query = request.query as { env?: string; namespaces?: string };

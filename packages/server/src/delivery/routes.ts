@@ -6,6 +6,7 @@ import { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Principal } from '../governance/access.js';
 import type { RateLimiter } from '../governance/rate-limits.js';
+import { empty, json, media, problem, problems, serializeAsIs } from '../openapi/responses.js';
 import { type Authenticator, credentials, deliveryEnvironment, mayRead, scopedSelectors } from './auth.js';
 import { etagMatches, etagOf, snapshotHeader } from './frames.js';
 import type { DeliveryHub } from './hub.js';
@@ -38,6 +39,23 @@ const selection = {
 
 export const SNAPSHOT_TYPE = 'application/vnd.switchyard.snapshot; charset=utf-8';
 
+const SNAPSHOT_ETAG = {
+  etag: { type: 'string', description: 'the positions the data is at; send it as If-None-Match' },
+};
+
+const WHOAMI = {
+  type: 'object',
+  required: ['id', 'name', 'role', 'environments', 'namespaces'],
+  properties: {
+    id: { type: 'string', description: 'the token’s id' },
+    name: { type: 'string' },
+    role: { type: 'string', description: 'sdk-server, sdk-client, or a control-plane role' },
+    environments: { type: 'array', items: { type: 'string' }, description: 'empty for all' },
+    namespaces: { type: 'array', items: { type: 'string' }, description: 'prefixes; empty for all' },
+  },
+  additionalProperties: false,
+};
+
 /** The principal, environment and loaded views a delivery request is about. */
 export async function selectViews(
   deps: DeliveryDeps,
@@ -61,7 +79,20 @@ export function deliveryRoutes(app: FastifyInstance, deps: DeliveryDeps): void {
         tags: ['delivery'],
         summary: 'A snapshot of an environment’s flags and segments in the selected namespaces',
         querystring: { type: 'object', properties: selection, additionalProperties: false },
+        response: {
+          200: media(
+            'application/vnd.switchyard.snapshot',
+            { type: 'string' },
+            'The snapshot: a header line, then one line per flag (`F`) and segment (`S`); see spec/protocol.md, "The snapshot"',
+            SNAPSHOT_ETAG,
+          ),
+          304: empty('Not Modified: If-None-Match names the current ETag', SNAPSHOT_ETAG),
+          400: problem(400, 'Bad Request: an invalid query, or no `env` for a token of several environments'),
+          403: problem(403, 'Forbidden: an sdk-client key, or an environment or namespace outside the key’s'),
+          ...problems(401, 503),
+        },
       },
+      serializerCompiler: serializeAsIs,
     },
     async (request, reply) => {
       const { environment, views } = await selectViews(deps, request, request.query as { env?: string });
@@ -101,7 +132,18 @@ export function deliveryRoutes(app: FastifyInstance, deps: DeliveryDeps): void {
           },
           additionalProperties: false,
         },
+        response: {
+          200: media(
+            'text/event-stream',
+            { type: 'string' },
+            'Server-Sent Events: a `snapshot` (or the `patch`es of a resume), then `patch` and `heartbeat` events, their ids position vectors; see spec/protocol.md, "The stream"',
+          ),
+          400: problem(400, 'Bad Request: an invalid query, or a malformed `since` or Last-Event-ID'),
+          403: problem(403, 'Forbidden: an sdk-client key, or an environment or namespace outside the key’s'),
+          ...problems(401, 503),
+        },
       },
+      serializerCompiler: serializeAsIs,
     },
     async (request, reply) => {
       const query = request.query as { env?: string; namespaces?: string; since?: string };
@@ -132,7 +174,9 @@ export function deliveryRoutes(app: FastifyInstance, deps: DeliveryDeps): void {
       schema: {
         tags: ['delivery'],
         summary: 'What the calling key may read: its role, environments and namespaces',
+        response: { 200: json(WHOAMI, 'The key'), ...problems(401, 503) },
       },
+      serializerCompiler: serializeAsIs,
     },
     async (request) => {
       const principal = await deps.authenticate(credentials(request));
