@@ -43,6 +43,7 @@ export {
   type SnapshotHeader,
   segmentLine,
 } from './engine/snapshot.js';
+export { SnapshotIndex } from './engine/snapshot-index.js';
 export { CompiledFlag, CompiledSegment, compileFlag, compileSegment } from './evaluation/compile.js';
 export { type Context, type EvaluationScope, evaluateFlag } from './evaluation/evaluate.js';
 export type { ErrorCode, EvaluationResult, Reason } from './evaluation/result.js';

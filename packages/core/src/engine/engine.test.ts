@@ -54,6 +54,38 @@ describe('FlagEngine', () => {
     assert.equal(engine.evaluate('a/b/y', 'boolean', {}, true).errorCode, 'FLAG_NOT_FOUND');
   });
 
+  it('keeps a snapshot key deleted, re-added or replaced, with size and keys to match', () => {
+    const keys = Array.from({ length: 1000 }, (_, i) => `a/b/f${i}`);
+    const engine = FlagEngine.fromSnapshot(
+      encodeSnapshot(
+        { environment: 'p' },
+        keys.map((k) => record(k)),
+      ),
+    );
+    assert.equal(engine.size, 1000);
+    assert.ok(engine.hasFlag('a/b/f999') && !engine.hasFlag('a/b/f1000') && !engine.hasFlag('a/b/f'));
+    assert.equal(engine.deleteFlag('a/b/f5'), true);
+    assert.equal(engine.deleteFlag('a/b/f5'), false);
+    assert.equal(engine.evaluate('a/b/f5', 'boolean', {}, true).errorCode, 'FLAG_NOT_FOUND');
+    engine.setFlag(record('a/b/f5', { enabled: false }));
+    engine.setFlag(record('a/b/new'));
+    assert.equal(engine.evaluate('a/b/f5', 'boolean', {}, true).value, false);
+    assert.equal(engine.size, 1001);
+    const listed = [...engine.flagKeys()].sort();
+    assert.deepEqual(listed, [...keys, 'a/b/new'].sort());
+  });
+
+  it('finds keys with characters beyond ASCII, and keeps the last line of a repeated key', () => {
+    const first = encodeSnapshot({ environment: 'p' }, [record('a/b/é'), record('a/b/x')]).toString();
+    const twice = Buffer.from(
+      `${first}F a/b/x\t${JSON.stringify({ type: 'boolean', variations, state: { enabled: false, offVariation: 'off', default: 'on', version: 2 } })}\n`,
+    );
+    const engine = FlagEngine.fromSnapshot(twice);
+    assert.equal(engine.size, 2);
+    assert.equal(engine.evaluate('a/b/é', 'boolean', {}, false).value, true);
+    assert.equal(engine.evaluate('a/b/x', 'boolean', {}, true).value, false);
+  });
+
   it('reads the clock only for flags whose value depends on time', () => {
     let reads = 0;
     const clock = () => {

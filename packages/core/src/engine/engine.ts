@@ -1,32 +1,31 @@
 /**
  * The flag engine: one environment's flags and segments in memory, evaluated synchronously.
  *
- * Loading a snapshot only indexes it: each key maps to the offset of its record's line, and a flag is
- * parsed and compiled the first time it is evaluated, so loading a million flags costs reading their
- * keys. Changes replace one flag at a time; a change never recompiles anything else (prerequisites and
+ * Loading a snapshot only indexes it (`SnapshotIndex`: line offsets in typed arrays, no object per
+ * record), and a flag is parsed and compiled the first time it is evaluated, so loading a million flags
+ * costs one pass over their keys. Changes replace one flag at a time; a change never recompiles anything else (prerequisites and
  * segments are looked up by key when evaluated).
  */
 import type { FlagRecord, FlagType, SegmentRecord } from '../document/schema.js';
 import { CompiledFlag, CompiledSegment, compileFlag, compileSegment } from '../evaluation/compile.js';
 import { type Context, type EvaluationScope, evaluateFlag, segmentContains } from '../evaluation/evaluate.js';
 import { type EvaluationResult, errorResult } from '../evaluation/result.js';
-import {
-  FLAG_LINE,
-  NEWLINE,
-  readHeader,
-  recordText,
-  SEGMENT_LINE,
-  type SnapshotHeader,
-  TAB,
-} from './snapshot.js';
+import { FLAG_LINE, readHeader, recordText, SEGMENT_LINE, type SnapshotHeader } from './snapshot.js';
+import { SnapshotIndex } from './snapshot-index.js';
 
 /** A stored flag that could not be read or compiled: evaluating it yields `PARSE_ERROR`. */
 class Unreadable {
   constructor(readonly message: string) {}
 }
 
-/** A map value: compiled, waiting as a record object, waiting as a line of the snapshot, or unreadable. */
-type Slot<C, R> = C | R | number | Unreadable;
+/** A record removed since the snapshot was loaded (the snapshot's line no longer counts). */
+const REMOVED = Symbol('removed');
+
+/**
+ * An overlay value, over the snapshot's index: compiled, waiting as a record object (set since),
+ * unreadable, or removed. Keys without one are read from the snapshot on first use.
+ */
+type Slot<C, R> = C | R | Unreadable | typeof REMOVED;
 
 export interface EngineOptions {
   /** The environment the engine's data belongs to. */
@@ -40,11 +39,57 @@ export interface EngineOptions {
   scope?: EvaluationScope;
 }
 
+/** A snapshot's records of one kind, and what changed since: an index over bytes plus an overlay. */
+class Records<C, R> {
+  /** Compiled, set, unreadable or removed records, by key. */
+  readonly overlay = new Map<string, Slot<C, R>>();
+  private count: number;
+
+  constructor(readonly index: SnapshotIndex | undefined) {
+    this.count = index?.size ?? 0;
+  }
+
+  get size(): number {
+    return this.count;
+  }
+
+  has(key: string): boolean {
+    const slot = this.overlay.get(key);
+    if (slot !== undefined) return slot !== REMOVED;
+    return this.index !== undefined && this.index.has(key);
+  }
+
+  set(key: string, value: Slot<C, R>): void {
+    if (!this.has(key)) this.count++;
+    this.overlay.set(key, value);
+  }
+
+  delete(key: string): boolean {
+    if (!this.has(key)) return false;
+    this.count--;
+    if (this.index?.has(key)) this.overlay.set(key, REMOVED);
+    else this.overlay.delete(key);
+    return true;
+  }
+
+  /** The record's JSON text from the snapshot, when it is neither in the overlay nor absent. */
+  snapshotText(key: string): string | undefined {
+    const offset = this.index?.offsetOf(key) ?? -1;
+    return offset === -1 ? undefined : recordText(this.index!.bytes, offset);
+  }
+
+  *keys(): IterableIterator<string> {
+    if (this.index !== undefined) {
+      for (const key of this.index.keys()) if (!this.overlay.has(key)) yield key;
+    }
+    for (const [key, slot] of this.overlay) if (slot !== REMOVED) yield key;
+  }
+}
+
 export class FlagEngine implements EvaluationScope {
   environment: string;
-  private flags = new Map<string, Slot<CompiledFlag, FlagRecord>>();
-  private segments = new Map<string, Slot<CompiledSegment, SegmentRecord>>();
-  private snapshot: Buffer = Buffer.alloc(0);
+  private flags = new Records<CompiledFlag, FlagRecord>(undefined);
+  private segments = new Records<CompiledSegment, SegmentRecord>(undefined);
   private header: SnapshotHeader | undefined;
   private readonly clock: () => number;
   private readonly scope: EvaluationScope;
@@ -68,33 +113,25 @@ export class FlagEngine implements EvaluationScope {
    */
   loadSnapshot(bytes: Buffer): void {
     const { header, bodyStart } = readHeader(bytes);
-    const flags = new Map<string, Slot<CompiledFlag, FlagRecord>>();
-    const segments = new Map<string, Slot<CompiledSegment, SegmentRecord>>();
-    let pos = bodyStart;
-    const length = bytes.length;
-    while (pos < length) {
-      let end = bytes.indexOf(NEWLINE, pos);
-      if (end === -1) end = length;
-      const kind = bytes[pos];
-      let tab = pos + 2;
-      while (tab < end && bytes[tab] !== TAB) tab++;
-      if (tab < end) {
-        const key = bytes.toString('latin1', pos + 2, tab);
-        if (kind === FLAG_LINE) flags.set(key, pos);
-        else if (kind === SEGMENT_LINE) segments.set(key, pos);
-      }
-      pos = end + 1;
-    }
-    this.snapshot = bytes;
+    this.flags = new Records(new SnapshotIndex(bytes, bodyStart, FLAG_LINE));
+    this.segments = new Records(new SnapshotIndex(bytes, bodyStart, SEGMENT_LINE));
     this.header = header;
     this.environment = header.environment;
-    this.flags = flags;
-    this.segments = segments;
   }
 
   /** The header of the last snapshot loaded. */
   get snapshotHeader(): SnapshotHeader | undefined {
     return this.header;
+  }
+
+  /** The index of the last snapshot's flag lines (for readers of its raw lines, such as an SDK's cache). */
+  get snapshotFlags(): SnapshotIndex | undefined {
+    return this.flags.index;
+  }
+
+  /** The index of the last snapshot's segment lines. */
+  get snapshotSegments(): SnapshotIndex | undefined {
+    return this.segments.index;
   }
 
   /** Adds or replaces a flag; it is compiled when first evaluated. */
@@ -128,18 +165,19 @@ export class FlagEngine implements EvaluationScope {
 
   /** The compiled flag, compiling it on first use; undefined when absent or unreadable. */
   flag(key: string): CompiledFlag | undefined {
-    const slot = this.flags.get(key);
+    const slot = this.flags.overlay.get(key);
     if (slot instanceof CompiledFlag) return slot;
     const compiled = this.compileFlagSlot(key, slot);
     return compiled instanceof CompiledFlag ? compiled : undefined;
   }
 
   inSegment(key: string, context: Context): boolean {
-    let slot = this.segments.get(key);
+    let slot = this.segments.overlay.get(key);
     if (!(slot instanceof CompiledSegment)) {
-      if (slot === undefined || slot instanceof Unreadable) return false;
-      slot = this.compileSegmentSlot(key, slot);
-      if (!(slot instanceof CompiledSegment)) return false;
+      if (slot instanceof Unreadable || slot === REMOVED) return false;
+      const compiled = this.compileSegmentSlot(key, slot);
+      if (!(compiled instanceof CompiledSegment)) return false;
+      slot = compiled;
     }
     return segmentContains(slot, context, this.scope);
   }
@@ -156,7 +194,8 @@ export class FlagEngine implements EvaluationScope {
     defaultValue: T,
     now?: number,
   ): EvaluationResult<T> {
-    let flag = this.flags.get(key);
+    // perf: the warm path is one Map lookup of the overlay, where compiled flags live.
+    let flag: Slot<CompiledFlag, FlagRecord> | undefined = this.flags.overlay.get(key);
     if (!(flag instanceof CompiledFlag)) {
       flag = this.compileFlagSlot(key, flag);
       if (!(flag instanceof CompiledFlag)) {
@@ -179,35 +218,46 @@ export class FlagEngine implements EvaluationScope {
     return errorResult(defaultValue, result.errorCode, result.errorMessage ?? result.errorCode, flag.version);
   }
 
+  /** Compiles a flag from its overlay record, or from its snapshot line when it has none. */
   private compileFlagSlot(
     key: string,
     slot: Slot<CompiledFlag, FlagRecord> | undefined,
   ): CompiledFlag | Unreadable | undefined {
-    if (slot === undefined || slot instanceof CompiledFlag || slot instanceof Unreadable) return slot;
+    if (slot === REMOVED) return undefined;
+    if (slot instanceof CompiledFlag || slot instanceof Unreadable) return slot;
+    let record: FlagRecord | undefined = slot;
     let compiled: CompiledFlag | Unreadable;
     try {
-      const record: FlagRecord =
-        typeof slot === 'number'
-          ? { key, ...(JSON.parse(recordText(this.snapshot, slot)) as Omit<FlagRecord, 'key'>) }
-          : slot;
+      if (record === undefined) {
+        const text = this.flags.snapshotText(key);
+        if (text === undefined) return undefined;
+        record = { key, ...(JSON.parse(text) as Omit<FlagRecord, 'key'>) };
+      }
       compiled = compileFlag(record);
     } catch (error) {
       compiled = new Unreadable(`flag "${key}" could not be read: ${(error as Error).message}`);
     }
-    this.flags.set(key, compiled);
+    this.flags.overlay.set(key, compiled);
     return compiled;
   }
 
-  private compileSegmentSlot(key: string, slot: SegmentRecord | number): CompiledSegment | Unreadable {
+  private compileSegmentSlot(
+    key: string,
+    slot: SegmentRecord | undefined,
+  ): CompiledSegment | Unreadable | undefined {
     let compiled: CompiledSegment | Unreadable;
     try {
-      const record: SegmentRecord =
-        typeof slot === 'number' ? { key, state: JSON.parse(recordText(this.snapshot, slot)) } : slot;
+      let record = slot;
+      if (record === undefined) {
+        const text = this.segments.snapshotText(key);
+        if (text === undefined) return undefined;
+        record = { key, state: JSON.parse(text) };
+      }
       compiled = compileSegment(record);
     } catch (error) {
       compiled = new Unreadable(`segment "${key}" could not be read: ${(error as Error).message}`);
     }
-    this.segments.set(key, compiled);
+    this.segments.overlay.set(key, compiled);
     return compiled;
   }
 }
