@@ -10,7 +10,9 @@ import { dirname } from 'node:path';
 
 export class CacheFile {
   private timer: NodeJS.Timeout | undefined;
-  private produce: (() => Buffer) | undefined;
+  private produce: (() => readonly Buffer[]) | undefined;
+  /** How long the last write took: writes of a large cache are spaced by ten times that at least. */
+  private lastWriteMs = 0;
   private writing: Promise<void> = Promise.resolve();
 
   constructor(
@@ -29,14 +31,20 @@ export class CacheFile {
     }
   }
 
-  /** Writes `produce()` after the delay; a later call within the delay replaces the earlier one. */
-  schedule(produce: () => Buffer): void {
+  /**
+   * Writes `produce()` (the file's parts, in order) after the delay; a later call within the delay
+   * replaces the earlier one.
+   */
+  schedule(produce: () => readonly Buffer[]): void {
     this.produce = produce;
     if (this.timer !== undefined) return;
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      void this.flush();
-    }, this.delayMs);
+    this.timer = setTimeout(
+      () => {
+        this.timer = undefined;
+        void this.flush();
+      },
+      Math.max(this.delayMs, 10 * this.lastWriteMs),
+    );
     // The cache never keeps a process alive; `close()` of the client flushes it.
     this.timer.unref();
   }
@@ -51,18 +59,20 @@ export class CacheFile {
     return this.writing;
   }
 
-  private async write(bytes: Buffer): Promise<void> {
+  private async write(parts: readonly Buffer[]): Promise<void> {
     const temporary = `${this.path}.${randomBytes(6).toString('hex')}.tmp`;
+    const started = Date.now();
     try {
       await mkdir(dirname(this.path), { recursive: true });
       const file = await open(temporary, 'w', 0o600);
       try {
-        await file.writeFile(bytes);
+        for (const part of parts) await file.write(part);
         await file.sync(); // the bytes are on disk before the rename makes them the cache
       } finally {
         await file.close();
       }
       await rename(temporary, this.path);
+      this.lastWriteMs = Date.now() - started;
     } catch (error) {
       await rm(temporary, { force: true }).catch(() => {});
       this.onError(error as Error);

@@ -73,6 +73,11 @@ export interface ChangeEvent {
   readonly flags: readonly string[];
   /** Keys of the segments whose records changed: flags that use them may evaluate differently. */
   readonly segments: readonly string[];
+  /**
+   * Every flag may have changed: the client's first data, or a snapshot that replaced all of it. The
+   * lists are then empty rather than naming every key.
+   */
+  readonly all?: true;
   readonly source: 'server' | 'cache';
 }
 
@@ -294,7 +299,7 @@ export class SwitchyardClient {
     }
     this.resolveReady({ source });
     this.updateStatus();
-    if (first || changed.flags.length > 0 || changed.segments.length > 0) {
+    if (first || changed.all || changed.flags.length > 0 || changed.segments.length > 0) {
       this.events.emitSafely('change', { ...changed, source }, (error) =>
         this.warn(`a change listener threw: ${(error as Error)?.message ?? error}`),
       );

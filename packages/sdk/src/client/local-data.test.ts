@@ -75,7 +75,7 @@ describe('LocalData', () => {
     assert.deepEqual(data.applyPatch({ ...patch, seq: 3 }), { flags: [], segments: [] }, 'nothing new');
     assert.equal(value(data, 'a/x/one'), false);
 
-    const encoded = data.encode({ selection: null });
+    const encoded = Buffer.concat(data.encode({ selection: null }));
     const { header } = readHeader(encoded);
     assert.deepEqual(positionsOfHeader(header), { 'a/x': 3 });
     const copy = new LocalData();
@@ -88,6 +88,48 @@ describe('LocalData', () => {
     });
     assert.equal(value(copy, 'a/x/one'), false);
     assert.equal(value(copy, 'a/x/two'), 'missing');
+  });
+
+  it('loads the first whole snapshot as it came, and folds many patched lines into a new one', () => {
+    const data = new LocalData();
+    const first = data.replace(snapshot({ 'a/x': 1 }, [flag('a/x/one', 'on'), flag('a/x/two', 'on')]));
+    assert.deepEqual(first, { flags: [], segments: [], all: true });
+    const lineOf = (key: string, serve: 'on' | 'off', version: number) =>
+      `F ${key}\t${JSON.stringify({ type: 'boolean', variations: { on: true, off: false }, state: flag(key, serve, version).state })}`;
+    for (let i = 0; i < 12_000; i++) {
+      const key = `a/x/f${i}`;
+      const line = lineOf(key, i % 2 === 0 ? 'on' : 'off', 1);
+      data.applyPatch({
+        namespace: 'a/x',
+        seq: 2 + i,
+        changes: [{ op: 'put', kind: 'flag', key, json: line.slice(line.indexOf('\t') + 1), line }],
+      });
+    }
+    data.applyPatch({
+      namespace: 'a/x',
+      seq: 20_000,
+      changes: [{ op: 'remove', kind: 'flag', key: 'a/x/one', line: '-F a/x/one' }],
+    });
+    assert.ok(
+      (data.engine.snapshotFlags?.size ?? 0) > 10_000,
+      'the patched lines were folded into the snapshot',
+    );
+    assert.equal(data.engine.size, 12_001);
+    assert.equal(value(data, 'a/x/f11998'), true);
+    assert.equal(value(data, 'a/x/f11999'), false);
+    assert.equal(value(data, 'a/x/one'), 'missing');
+    const copy = new LocalData();
+    const bytes = Buffer.concat(data.encode());
+    const { header } = readHeader(bytes);
+    copy.replace({
+      bytes,
+      header,
+      positions: positionsOfHeader(header),
+      namespaces: ['a/x'],
+      complete: true,
+    });
+    assert.equal(copy.engine.size, 12_001);
+    assert.deepEqual(copy.positions, { 'a/x': 20_000 });
   });
 
   it('changes nothing when a patch holds a record that is not JSON', () => {

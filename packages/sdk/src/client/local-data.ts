@@ -1,7 +1,12 @@
 /**
- * The data a client holds: one environment's flags and segments in a `FlagEngine`, the positions they
- * are at, and each record's line, so that a snapshot of some namespaces can replace just those, changes
- * can be named, and the whole can be written back in the snapshot format.
+ * The data a client holds: one environment's flags and segments in a `FlagEngine`, and the positions
+ * they are at. The engine indexes the last snapshot's bytes (no object per record); the lines that
+ * patches changed since are kept beside it, so a snapshot of some namespaces can replace just those,
+ * changes can be named, and the whole can be written back in the snapshot format.
+ *
+ * perf: a million flags cost the snapshot's bytes and a typed-array index. The first complete snapshot
+ * is loaded as it came, without copying or comparing it; when the lines patched since grow past a
+ * quarter of the snapshot, they are folded into a new one.
  */
 import {
   FlagEngine,
@@ -9,6 +14,7 @@ import {
   readHeader,
   type SegmentRecord,
   type SnapshotHeader,
+  type SnapshotIndex,
 } from '@switchyard/core';
 import type { Positions } from '../feed/positions.js';
 import { namespaceOf, type RecordChange } from '../feed/records.js';
@@ -18,11 +24,18 @@ const NEWLINE = 0x0a;
 const TAB = 0x09;
 const FLAG = 0x46; // 'F'
 const SEGMENT = 0x53; // 'S'
+/** Patched lines that are folded into a new snapshot at the least. */
+const MIN_FOLD = 10_000;
 
-/** The flags and segments whose records changed (added, replaced by a different record, or removed). */
+/**
+ * The flags and segments whose records changed (added, replaced by a different record, or removed).
+ * `all`: every record may have changed (the first data, or a snapshot replacing all of it), and the
+ * lists are then empty rather than naming every key.
+ */
 export interface Changed {
   readonly flags: readonly string[];
   readonly segments: readonly string[];
+  readonly all?: true;
 }
 
 /** What `replace` takes: a snapshot and which of its namespaces to apply (see `SnapshotEvent`). */
@@ -39,9 +52,6 @@ export interface PatchData {
   readonly seq: number;
   readonly changes: readonly RecordChange[];
 }
-
-/** A record's line: its offset in the loaded snapshot, or the line's text when a patch brought it. */
-type Line = number | string;
 
 /** Calls `each` for every record line of a snapshot body: its kind byte, key, and start and end offsets. */
 function scanRecords(
@@ -62,11 +72,46 @@ function scanRecords(
   }
 }
 
+/** Collects bytes in large blocks, so that a million lines make a few allocations, not a million. */
+class BlockWriter {
+  private readonly blocks: Buffer[] = [];
+  private block = Buffer.allocUnsafe(1 << 20);
+  private at = 0;
+
+  write(source: Buffer, start = 0, end = source.length): void {
+    let from = start;
+    while (from < end) {
+      if (this.at === this.block.length) this.next();
+      const n = Math.min(end - from, this.block.length - this.at);
+      source.copy(this.block, this.at, from, from + n);
+      this.at += n;
+      from += n;
+    }
+  }
+
+  line(text: string): void {
+    this.write(Buffer.from(text, 'utf8'));
+    this.write(NEWLINE_BYTE);
+  }
+
+  private next(): void {
+    this.blocks.push(this.block);
+    this.block = Buffer.allocUnsafe(1 << 20);
+    this.at = 0;
+  }
+
+  finish(): Buffer {
+    return Buffer.concat([...this.blocks, this.block.subarray(0, this.at)]);
+  }
+}
+
+const NEWLINE_BYTE = Buffer.of(NEWLINE);
+
 export class LocalData {
   readonly engine: FlagEngine;
-  private buffer: Buffer = Buffer.alloc(0);
-  private flags = new Map<string, Line>();
-  private segments = new Map<string, Line>();
+  /** Lines patched since the engine's snapshot was loaded: the line, or null once removed. */
+  private flagLines = new Map<string, string | null>();
+  private segmentLines = new Map<string, string | null>();
   private held: Record<string, number> = {};
   private loaded = false;
 
@@ -93,45 +138,59 @@ export class LocalData {
    */
   replace(snapshot: SnapshotData): Changed {
     const { bytes, complete } = snapshot;
+    const named = Object.keys(snapshot.positions);
+    const whole = complete && snapshot.namespaces.length === named.length;
+    if (whole && !this.loaded) {
+      // perf: the first data, whole: the bytes are loaded as they came.
+      this.engine.loadSnapshot(bytes);
+      this.flagLines = new Map();
+      this.segmentLines = new Map();
+      this.held = { ...snapshot.positions };
+      this.loaded = true;
+      return { flags: [], segments: [], all: true };
+    }
+
     const applied = new Set(snapshot.namespaces);
-    const named = new Set(Object.keys(snapshot.positions));
-    // A namespace's records come from the new snapshot when it is applied, or when a complete snapshot
-    // does not name it (a namespace without a position); otherwise they are kept.
-    const fromNew = (ns: string) => applied.has(ns) || (complete && !named.has(ns));
-
-    const parts: Buffer[] = [];
-    const next = { flags: new Map<string, Buffer>(), segments: new Map<string, Buffer>() };
-    const keep = (map: Map<string, Line>, into: Map<string, Buffer>) => {
-      for (const [key, line] of map) {
-        if (!fromNew(namespaceOf(key))) into.set(key, this.lineBytes(line));
-      }
-    };
-    keep(this.flags, next.flags);
-    keep(this.segments, next.segments);
-    scanRecords(bytes, readHeader(bytes).bodyStart, (kind, key, start, end) => {
-      if (fromNew(namespaceOf(key))) {
-        (kind === FLAG ? next.flags : next.segments).set(key, bytes.subarray(start, end));
-      }
-    });
-
-    const changed: Changed = {
-      flags: this.diff(this.flags, next.flags),
-      segments: this.diff(this.segments, next.segments),
-    };
-
+    const namedSet = new Set(named);
+    const fromNew = (ns: string) => applied.has(ns) || (complete && !namedSet.has(ns));
     const positions: Record<string, number> = {};
     for (const [ns, seq] of Object.entries(this.held)) {
-      if (!complete || named.has(ns)) positions[ns] = seq;
+      if (!complete || namedSet.has(ns)) positions[ns] = seq;
     }
     for (const ns of applied) positions[ns] = snapshot.positions[ns]!;
 
-    const header = { ...snapshot.header, namespaces: positions };
-    parts.push(Buffer.from(`${MAGIC}${JSON.stringify(header)}\n`, 'utf8'));
-    for (const line of next.segments.values()) parts.push(line, Buffer.of(NEWLINE));
-    for (const line of next.flags.values()) parts.push(line, Buffer.of(NEWLINE));
-    this.load(Buffer.concat(parts));
+    const out = new BlockWriter();
+    out.line(`${MAGIC}${JSON.stringify({ ...snapshot.header, namespaces: positions })}`);
+    const changedFlags: string[] = [];
+    const changedSegments: string[] = [];
+    const seen = { flags: new Set<string>(), segments: new Set<string>() };
+    // The lines kept from what is held.
+    for (const [, key, line] of this.lines()) {
+      if (fromNew(namespaceOf(key))) continue;
+      out.line(line);
+    }
+    // The snapshot's lines for the namespaces it replaces, compared with what was held.
+    scanRecords(bytes, readHeader(bytes).bodyStart, (kind, key, start, end) => {
+      if (!fromNew(namespaceOf(key))) return;
+      out.write(bytes, start, end);
+      out.write(NEWLINE_BYTE);
+      const isFlag = kind === FLAG;
+      (isFlag ? seen.flags : seen.segments).add(key);
+      const before = this.currentLine(isFlag, key);
+      if (before === undefined || before !== bytes.toString('utf8', start, end)) {
+        (isFlag ? changedFlags : changedSegments).push(key);
+      }
+    });
+    // What was held in the replaced namespaces and is gone.
+    for (const [kind, key] of this.lines()) {
+      if (!fromNew(namespaceOf(key))) continue;
+      const isFlag = kind === FLAG;
+      if (!(isFlag ? seen.flags : seen.segments).has(key))
+        (isFlag ? changedFlags : changedSegments).push(key);
+    }
+    this.load(out.finish());
     this.held = positions;
-    return changed;
+    return { flags: changedFlags, segments: changedSegments };
   }
 
   /**
@@ -139,10 +198,7 @@ export class LocalData {
    * applied, so a patch with a bad record changes nothing (and throws).
    */
   applyPatch(patch: PatchData): Changed {
-    const parsed: (
-      | { change: RecordChange; record: FlagRecord | SegmentRecord }
-      | { change: RecordChange; record: undefined }
-    )[] = [];
+    const parsed: { change: RecordChange; record: FlagRecord | SegmentRecord | undefined }[] = [];
     for (const change of patch.changes) {
       if (change.op === 'remove') {
         parsed.push({ change, record: undefined });
@@ -159,70 +215,80 @@ export class LocalData {
     const segments: string[] = [];
     for (const { change, record } of parsed) {
       const isFlag = change.kind === 'flag';
-      const map = isFlag ? this.flags : this.segments;
-      const before = map.get(change.key);
+      const lines = isFlag ? this.flagLines : this.segmentLines;
+      const before = this.currentLine(isFlag, change.key);
       if (record === undefined) {
         if (before === undefined) continue;
-        map.delete(change.key);
+        lines.set(change.key, null);
         if (isFlag) this.engine.deleteFlag(change.key);
         else this.engine.deleteSegment(change.key);
       } else {
-        if (before !== undefined && this.lineText(before) === change.line) continue;
-        map.set(change.key, change.line);
+        if (before === change.line) continue;
+        lines.set(change.key, change.line);
         if (isFlag) this.engine.setFlag(record as FlagRecord);
         else this.engine.setSegment(record as SegmentRecord);
       }
       (isFlag ? flags : segments).push(change.key);
     }
     this.held[patch.namespace] = patch.seq;
+    const base = (this.engine.snapshotFlags?.size ?? 0) + (this.engine.snapshotSegments?.size ?? 0);
+    if (this.flagLines.size + this.segmentLines.size > Math.max(MIN_FOLD, base / 4)) this.fold();
     return { flags, segments };
   }
 
-  /** Everything held, in the snapshot format, its header carrying the positions and `extra` fields. */
-  encode(extra: Record<string, unknown> = {}): Buffer {
-    const header = {
-      environment: this.engine.environment,
-      namespaces: this.held,
-      time: new Date().toISOString(),
-      ...extra,
-    };
-    const parts: Buffer[] = [Buffer.from(`${MAGIC}${JSON.stringify(header)}\n`, 'utf8')];
-    for (const line of this.segments.values()) parts.push(this.lineBytes(line), Buffer.of(NEWLINE));
-    for (const line of this.flags.values()) parts.push(this.lineBytes(line), Buffer.of(NEWLINE));
-    return Buffer.concat(parts);
+  /**
+   * Everything held, in the snapshot format, its header carrying the positions and `extra` fields, as
+   * parts to write one after the other (the snapshot's own bytes are not copied when nothing changed).
+   */
+  encode(extra: Record<string, unknown> = {}): Buffer[] {
+    const header = Buffer.from(
+      `${MAGIC}${JSON.stringify({ environment: this.engine.environment, namespaces: this.held, time: new Date().toISOString(), ...extra })}\n`,
+      'utf8',
+    );
+    const index = this.engine.snapshotFlags;
+    if (index !== undefined && this.flagLines.size === 0 && this.segmentLines.size === 0) {
+      return [header, index.bytes.subarray(readHeader(index.bytes).bodyStart)];
+    }
+    const out = new BlockWriter();
+    for (const [, , line] of this.lines()) out.line(line);
+    return [header, out.finish()];
+  }
+
+  /** The current line of a record; undefined when it is not held. */
+  private currentLine(isFlag: boolean, key: string): string | undefined {
+    const patched = (isFlag ? this.flagLines : this.segmentLines).get(key);
+    if (patched !== undefined) return patched ?? undefined;
+    const index = isFlag ? this.engine.snapshotFlags : this.engine.snapshotSegments;
+    const offset = index?.offsetOf(key) ?? -1;
+    return offset === -1 ? undefined : index!.lineAt(offset);
+  }
+
+  /** Every record held: [kind, key, line], segments first. */
+  private *lines(): Generator<[number, string, string]> {
+    for (const [kind, index, patched] of [
+      [SEGMENT, this.engine.snapshotSegments, this.segmentLines],
+      [FLAG, this.engine.snapshotFlags, this.flagLines],
+    ] as [number, SnapshotIndex | undefined, Map<string, string | null>][]) {
+      if (index !== undefined) {
+        for (const offset of index.offsetsOf()) {
+          const key = index.keyAt(offset);
+          if (!patched.has(key)) yield [kind, key, index.lineAt(offset)];
+        }
+      }
+      for (const [key, line] of patched) if (line !== null) yield [kind, key, line];
+    }
+  }
+
+  /** Folds the patched lines into a new snapshot, so they stop growing. */
+  private fold(): void {
+    const [header, body] = this.encode();
+    this.load(Buffer.concat([header!, body!]));
   }
 
   private load(bytes: Buffer): void {
     this.engine.loadSnapshot(bytes);
-    const flags = new Map<string, Line>();
-    const segments = new Map<string, Line>();
-    scanRecords(bytes, readHeader(bytes).bodyStart, (kind, key, start) => {
-      (kind === FLAG ? flags : segments).set(key, start);
-    });
-    this.buffer = bytes;
-    this.flags = flags;
-    this.segments = segments;
+    this.flagLines = new Map();
+    this.segmentLines = new Map();
     this.loaded = true;
-  }
-
-  private lineBytes(line: Line): Buffer {
-    if (typeof line === 'string') return Buffer.from(line, 'utf8');
-    let end = this.buffer.indexOf(NEWLINE, line);
-    if (end === -1) end = this.buffer.length;
-    return this.buffer.subarray(line, end);
-  }
-
-  private lineText(line: Line): string {
-    return typeof line === 'string' ? line : this.lineBytes(line).toString('utf8');
-  }
-
-  private diff(before: Map<string, Line>, after: Map<string, Buffer>): string[] {
-    const out: string[] = [];
-    for (const [key, line] of after) {
-      const old = before.get(key);
-      if (old === undefined || !this.lineBytes(old).equals(line)) out.push(key);
-    }
-    for (const key of before.keys()) if (!after.has(key)) out.push(key);
-    return out;
   }
 }

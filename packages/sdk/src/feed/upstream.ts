@@ -283,7 +283,7 @@ export class UpstreamFeed {
         return;
       }
       if (response.status !== 200) throw await httpError(response, 'snapshot');
-      const bytes = Buffer.from(await response.arrayBuffer());
+      const bytes = await readBody(response);
       this.deliverSnapshot(bytes, true, 'poll');
       this.etag = response.headers.get('etag') ?? undefined;
     } catch (error) {
@@ -439,4 +439,25 @@ export class UpstreamFeed {
   private deliverHeartbeat(body: string): void {
     this.events.emit('heartbeat', parseHeartbeat(body));
   }
+}
+
+/**
+ * A response's body in one buffer. perf: with a Content-Length (the server sends one) the bytes are
+ * copied once into a buffer of that size, instead of collected and joined, which would briefly hold a
+ * million-flag snapshot twice.
+ */
+async function readBody(response: Response): Promise<Buffer> {
+  const length = Number(response.headers.get('content-length'));
+  if (response.body === null || !Number.isSafeInteger(length) || length <= 0) {
+    return Buffer.from(await response.arrayBuffer());
+  }
+  const out = Buffer.allocUnsafe(length);
+  let at = 0;
+  for await (const chunk of response.body) {
+    if (at + chunk.length > length) throw new UpstreamError('the snapshot is longer than its Content-Length');
+    out.set(chunk, at);
+    at += chunk.length;
+  }
+  if (at !== length) throw new UpstreamError(`the snapshot ended after ${at} of ${length} bytes`);
+  return out;
 }

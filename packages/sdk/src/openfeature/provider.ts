@@ -57,7 +57,11 @@ export class SwitchyardProvider implements Provider {
     this.unsubscribe.push(
       this.client.on('change', (event) => {
         if (!this.initialised) return;
-        this.events.emit(ProviderEvents.ConfigurationChanged, { flagsChanged: [...event.flags] });
+        // Without a list (everything may have changed), OpenFeature's handlers re-read every flag.
+        this.events.emit(
+          ProviderEvents.ConfigurationChanged,
+          event.all ? {} : { flagsChanged: [...event.flags] },
+        );
       }),
       this.client.on('status', () => this.announce()),
     );
