@@ -161,6 +161,8 @@ export function ofrepRoutes(app: FastifyInstance, deps: DeliveryDeps, metrics?: 
     '/ofrep/v1/evaluate/flags/*',
     {
       bodyLimit: MAX_CONTEXT_BYTES,
+      // perf: evaluations are the hottest route; their request lines are not logged (errors still are).
+      logLevel: 'warn',
       schema: {
         tags: ['ofrep'],
         summary: 'OFREP single flag evaluation',
@@ -221,6 +223,8 @@ export function ofrepRoutes(app: FastifyInstance, deps: DeliveryDeps, metrics?: 
     '/ofrep/v1/evaluate/flags',
     {
       bodyLimit: MAX_CONTEXT_BYTES,
+      // perf: evaluations are the hottest route; their request lines are not logged (errors still are).
+      logLevel: 'warn',
       schema: {
         tags: ['ofrep'],
         summary: 'OFREP bulk evaluation of every flag in the key’s (or the selected) namespaces',

@@ -75,6 +75,7 @@ export function deliveryRoutes(app: FastifyInstance, deps: DeliveryDeps): void {
   app.get(
     '/sdk/v1/snapshot',
     {
+      logLevel: 'warn',
       schema: {
         tags: ['delivery'],
         summary: 'A snapshot of an environment’s flags and segments in the selected namespaces',
@@ -171,6 +172,7 @@ export function deliveryRoutes(app: FastifyInstance, deps: DeliveryDeps): void {
   app.get(
     '/sdk/v1/whoami',
     {
+      logLevel: 'warn',
       schema: {
         tags: ['delivery'],
         summary: 'What the calling key may read: its role, environments and namespaces',
