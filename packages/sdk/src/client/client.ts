@@ -79,6 +79,9 @@ export interface ChangeEvent {
    */
   readonly all?: true;
   readonly source: 'server' | 'cache';
+  /** For a change a patch brought: the epoch ms of its commit, and the time from then to now (propagation lag). */
+  readonly committedAt?: number;
+  readonly lagMs?: number;
 }
 
 export interface StatusEvent {
@@ -177,7 +180,7 @@ export class SwitchyardClient {
     });
     this.feed.on('patch', (event) => {
       const changed = this.data.applyPatch(event);
-      this.received('server', changed);
+      this.received('server', changed, event.committedAt);
     });
     this.feed.on('heartbeat', (event) => {
       this.connected = true;
@@ -290,7 +293,7 @@ export class SwitchyardClient {
     };
   }
 
-  private received(source: 'server' | 'cache', changed: Changed): void {
+  private received(source: 'server' | 'cache', changed: Changed, committedAt?: number): void {
     const first = this.source === undefined;
     this.source = source;
     if (source === 'server') {
@@ -300,7 +303,9 @@ export class SwitchyardClient {
     this.resolveReady({ source });
     this.updateStatus();
     if (first || changed.all || changed.flags.length > 0 || changed.segments.length > 0) {
-      this.events.emitSafely('change', { ...changed, source }, (error) =>
+      const lag =
+        committedAt === undefined ? {} : { committedAt, lagMs: Math.max(0, Date.now() - committedAt) };
+      this.events.emitSafely('change', { ...changed, source, ...lag }, (error) =>
         this.warn(`a change listener threw: ${(error as Error)?.message ?? error}`),
       );
     }
