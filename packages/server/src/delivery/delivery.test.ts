@@ -330,6 +330,19 @@ describe('OFREP', () => {
     assert.equal(noKey.status, 401);
   });
 
+  it('serves its configuration to OFREP providers, with an ETag', async () => {
+    const response = await fetch(`${base}/ofrep/v1/configuration`, { headers: auth(keys.client!) });
+    assert.equal(response.status, 200);
+    const body = (await response.json()) as { name: string; capabilities: Record<string, unknown> };
+    assert.equal(body.name, 'switchyard');
+    assert.ok(body.capabilities.cacheInvalidation);
+    const again = await fetch(`${base}/ofrep/v1/configuration`, {
+      headers: { ...auth(keys.client!), 'if-none-match': response.headers.get('etag')! },
+    });
+    assert.equal(again.status, 304);
+    assert.equal((await fetch(`${base}/ofrep/v1/configuration`)).status, 401);
+  });
+
   it('evaluates in bulk with an ETag and 304', async () => {
     const response = await ofrep('?namespaces=shop/cart', { context: { targetingKey: 'u1' } });
     assert.equal(response.status, 200);

@@ -3,6 +3,7 @@
  * the core engine from the in-memory views, so any OpenFeature SDK with an OFREP provider can use
  * Switchyard. Success and failure bodies follow the protocol's OpenAPI document.
  */
+import { createHash } from 'node:crypto';
 import type { EvaluationResult } from '@switchyard/core';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { empty, json, problem, problems, ref, serializeAsIs } from '../openapi/responses.js';
@@ -155,6 +156,27 @@ function sendOfrepError(reply: FastifyReply, status: number, body: Record<string
 
 export function ofrepRoutes(app: FastifyInstance, deps: DeliveryDeps, metrics?: DeliveryMetrics): void {
   const count = (outcome: string) => metrics?.evaluations.inc({ region: metrics.region, outcome });
+
+  // OFREP's optional configuration: what providers should know of this server before they evaluate.
+  const configuration = {
+    name: 'switchyard',
+    capabilities: {
+      cacheInvalidation: { polling: { enabled: true, minPollingIntervalMs: 1000 } },
+      flagEvaluation: { supportedTypes: ['boolean', 'string', 'int', 'float', 'object'] },
+      caching: { enabled: false },
+    },
+  };
+  const configurationTag = `"${createHash('sha256').update(JSON.stringify(configuration)).digest('base64url').slice(0, 16)}"`;
+  app.get(
+    '/ofrep/v1/configuration',
+    { logLevel: 'warn', schema: { tags: ['ofrep'], summary: 'OFREP provider configuration' } },
+    async (request, reply) => {
+      await deps.authenticate(credentials(request));
+      reply.header('etag', configurationTag);
+      if (etagMatches(request.headers['if-none-match'], configurationTag)) return reply.code(304).send();
+      return reply.type('application/json').send(configuration);
+    },
+  );
 
   app.post(
     // Flag keys hold "/": OFREP clients send them encoded or not, so the key is the rest of the path.
