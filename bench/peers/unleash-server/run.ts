@@ -2,8 +2,8 @@
  * The Unleash peer on its own (`npm run bench:unleash`): a real unleash-server 8.2 on a PostgreSQL of its
  * own (bench/peers/unleash-server/setup.ts installs and starts both), grown through its import API to each
  * flag count, and at each one: changes/s over its admin API (1 and 16 clients), the time and size of
- * serving every flag to a backend SDK, propagation to an `unleash-client` SDK (poll 1 s; the SDK's default
- * poll at the last count), frontend API evaluations/s with wrk (64 connections), and the memory of Unleash
+ * serving every flag to a backend SDK, propagation to an `unleash-client` SDK (poll 1 s, and the SDK's
+ * default poll), frontend API evaluations/s with wrk (64 connections), and the memory of Unleash
  * and of PostgreSQL. Prints them beside the figures the issues quoted.
  *
  *   --flags=1000,10000   --extrapolate=100000,1000000   --one-by-one=100   --import-batch=1000

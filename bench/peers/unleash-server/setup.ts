@@ -9,7 +9,7 @@
  *   root, since PostgreSQL refuses to run as root) on a free loopback port, with its stock settings;
  * - Unleash started through its Node API (`unleash-main.mjs`) in a child process on a free loopback port,
  *   `open-source` authentication with API tokens created at start (`INIT_*_API_TOKENS`), version check and
- *   telemetry off.
+ *   telemetry off, its rate limits raised out of the way (as Switchyard's are turned off in the benchmarks).
  *
  * Everything is idempotent: a second run reuses the installation. `stop()` ends Unleash and PostgreSQL
  * and deletes the cluster. Run directly (`node --import tsx bench/peers/unleash-server/setup.ts`) it
@@ -236,6 +236,12 @@ export async function startUnleashServer(): Promise<UnleashServer> {
       INIT_FRONTEND_API_TOKENS: TOKENS.frontend,
       UNLEASH_DEFAULT_ADMIN_USERNAME: ADMIN_USER.username,
       UNLEASH_DEFAULT_ADMIN_PASSWORD: ADMIN_USER.password,
+      // Its rate limits off in effect (20,000 a minute by default for SDK and token-authenticated API
+      // calls), as Switchyard's server runs in the benchmarks with `--rate-limit-per-token 0`.
+      SDK_API_RATE_LIMIT_PER_MINUTE: '1000000000',
+      TOKEN_AUTHENTICATION_RATE_LIMIT_PER_MINUTE: '1000000000',
+      // At most 5,000 flags by default (`resourceLimits.featureFlags`): the benchmarks go beyond.
+      UNLEASH_FEATURE_FLAGS_LIMIT: '100000000',
       CHECK_VERSION: 'false',
       SEND_TELEMETRY: 'false',
     },
