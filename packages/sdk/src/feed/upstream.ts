@@ -54,6 +54,8 @@ export interface UpstreamFeedOptions {
 }
 
 const SNAPSHOT_TYPE = 'application/vnd.switchyard.snapshot';
+/** Longest position vector sent in the stream's URL; longer ones go in a POST body. */
+const MAX_SINCE_IN_URL = 4000;
 
 interface Settings {
   url: string;
@@ -342,13 +344,29 @@ export class UpstreamFeed {
     });
     try {
       touch();
-      const response = await fetch(this.endpoint('/sdk/v1/stream', since), {
-        headers: { authorization: `Bearer ${this.settings.sdkKey}`, accept: 'text/event-stream' },
-        signal: controller.signal,
-      });
+      // Positions of many namespaces go in a POST body: a URL holds a few kilobytes at most.
+      const long = since.length > MAX_SINCE_IN_URL;
+      const response = await fetch(
+        long ? this.endpoint('/sdk/v1/stream') : this.endpoint('/sdk/v1/stream', since),
+        {
+          method: long ? 'POST' : 'GET',
+          headers: {
+            authorization: `Bearer ${this.settings.sdkKey}`,
+            accept: 'text/event-stream',
+            ...(long ? { 'content-type': 'application/json' } : {}),
+          },
+          ...(long ? { body: JSON.stringify({ since }) } : {}),
+          signal: controller.signal,
+        },
+      );
       answered = true;
-      if (response.status === 414 || response.status === 431) {
-        // Positions too long for a URL: from now on the stream opens with a whole snapshot instead.
+      if (
+        response.status === 414 ||
+        response.status === 431 ||
+        (long && (response.status === 404 || response.status === 405))
+      ) {
+        // Positions too long for a URL, and an upstream without the POST form: from now on the stream
+        // opens with a whole snapshot instead.
         this.omitSince = true;
       }
       if (response.status !== 200) throw await httpError(response, 'stream');

@@ -282,6 +282,25 @@ describe('the stream', () => {
     }
   });
 
+  it('takes the request in a POST body, for position vectors too long for a URL', async () => {
+    const first = await openStream(`${base}/sdk/v1/stream?namespaces=shop/search`, auth(keys.server!));
+    const position = (await first.nextOf('snapshot')).id!;
+    first.close();
+    await api('POST', `${flagPath('shop/search/fuzzy')}/environments/production/enable`);
+    const padding = Array.from({ length: 800 }, (_, i) => `elsewhere/ns${i}:1`).join(',');
+    const response = await fetch(`${base}/sdk/v1/stream`, {
+      method: 'POST',
+      headers: { ...auth(keys.server!), 'content-type': 'application/json' },
+      body: JSON.stringify({ namespaces: 'shop/search', since: `${position},${padding}` }),
+    });
+    assert.equal(response.status, 200);
+    const reader = response.body!.getReader();
+    let text = '';
+    while (!text.includes('event: patch')) text += new TextDecoder().decode((await reader.read()).value);
+    await reader.cancel();
+    assert.match(text, /data: F shop\/search\/fuzzy\t/);
+  });
+
   it('rejects a malformed position vector with a 400 that says where', async () => {
     const response = await fetch(`${base}/sdk/v1/stream?since=nonsense`, { headers: auth(keys.server!) });
     assert.equal(response.status, 400);

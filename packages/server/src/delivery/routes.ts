@@ -3,7 +3,7 @@
  * key is (so a relay can check the keys its SDKs send). The server and the relay both mount these.
  */
 import { Readable } from 'node:stream';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Principal } from '../governance/access.js';
 import type { RateLimiter } from '../governance/rate-limits.js';
 import { empty, json, media, problem, problems, serializeAsIs } from '../openapi/responses.js';
@@ -71,7 +71,40 @@ export async function selectViews(
   return { principal, environment, selectors, views };
 }
 
+interface StreamRequest {
+  env?: string;
+  namespaces?: string;
+  since?: string;
+}
+
 export function deliveryRoutes(app: FastifyInstance, deps: DeliveryDeps): void {
+  /** Serves a stream: from `since` (or Last-Event-ID), or opening with a snapshot. */
+  const openStream = async (
+    request: FastifyRequest,
+    reply: FastifyReply,
+    asked: StreamRequest,
+    sinceWhere: string,
+  ): Promise<void> => {
+    const { principal, environment, selectors, views } = await selectViews(deps, request, asked);
+    const lastEventId = request.headers['last-event-id'];
+    const since =
+      asked.since !== undefined
+        ? decodePositions(asked.since, sinceWhere)
+        : typeof lastEventId === 'string'
+          ? decodePositions(lastEventId, 'Last-Event-ID')
+          : undefined;
+    reply.hijack();
+    await deps.streams.open({
+      response: reply.raw,
+      environment,
+      selectors,
+      scopeKey: principal.namespaces.join(','),
+      mayRead: (namespace) => mayRead(principal, namespace),
+      views,
+      since,
+    });
+  };
+
   app.get(
     '/sdk/v1/snapshot',
     {
@@ -146,27 +179,33 @@ export function deliveryRoutes(app: FastifyInstance, deps: DeliveryDeps): void {
       },
       serializerCompiler: serializeAsIs,
     },
-    async (request, reply) => {
-      const query = request.query as { env?: string; namespaces?: string; since?: string };
-      const { principal, environment, selectors, views } = await selectViews(deps, request, query);
-      const lastEventId = request.headers['last-event-id'];
-      const since =
-        query.since !== undefined
-          ? decodePositions(query.since, 'since')
-          : typeof lastEventId === 'string'
-            ? decodePositions(lastEventId, 'Last-Event-ID')
-            : undefined;
-      reply.hijack();
-      await deps.streams.open({
-        response: reply.raw,
-        environment,
-        selectors,
-        scopeKey: principal.namespaces.join(','),
-        mayRead: (namespace) => mayRead(principal, namespace),
-        views,
-        since,
-      });
+    (request, reply) => openStream(request, reply, request.query as StreamRequest, 'since'),
+  );
+
+  // The same stream, its request in the body: positions of hundreds of namespaces do not fit in a URL.
+  app.post(
+    '/sdk/v1/stream',
+    {
+      bodyLimit: 4 * 1024 * 1024,
+      schema: {
+        tags: ['delivery'],
+        summary: 'The stream, asked for with a JSON body (for position vectors too long for a URL)',
+        body: {
+          type: 'object',
+          properties: {
+            ...selection,
+            since: {
+              type: 'string',
+              maxLength: 4 * 1024 * 1024,
+              description: 'the position vector to resume from',
+            },
+          },
+          additionalProperties: false,
+        },
+      },
+      serializerCompiler: serializeAsIs,
     },
+    (request, reply) => openStream(request, reply, (request.body ?? {}) as StreamRequest, 'body.since'),
   );
 
   app.get(
