@@ -36,6 +36,27 @@ export function booleanFlag(key: string, state: Record<string, unknown> = {}) {
   };
 }
 
+/** `shop/cart/banner`: a string flag serving "Sale today" to `@example.com` emails in `development`. */
+export const bannerFlag = {
+  key: 'shop/cart/banner',
+  type: 'string',
+  variations: { plain: 'Welcome', sale: 'Sale today' },
+  environments: {
+    development: {
+      enabled: true,
+      offVariation: 'plain',
+      rules: [
+        {
+          id: 'staff',
+          when: [{ attribute: 'email', op: 'endsWith', values: ['@example.com'] }],
+          serve: 'sale',
+        },
+      ],
+      default: 'plain',
+    },
+  },
+};
+
 export async function startServer(options: { heartbeatMs?: number } = {}): Promise<TestServer> {
   const dir = mkdtempSync(join(tmpdir(), 'switchyard-sdk-test-'));
   const store = new FlagStore(new LmdbAdapter({ path: dir }));

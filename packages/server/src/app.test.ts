@@ -9,7 +9,7 @@ import { buildServer } from './app.js';
 import { newToken, type Role } from './governance/access.js';
 import { bootstrap } from './governance/bootstrap.js';
 import { createMetrics } from './metrics.js';
-import { listenOnLoopback, temporaryStore } from './testing.js';
+import { callApi, listenOnLoopback, temporaryStore } from './testing.js';
 
 let temp: ReturnType<typeof temporaryStore>;
 let app: FastifyInstance;
@@ -17,28 +17,11 @@ let store: FlagStore;
 let base: string;
 const tokens: Record<string, string> = {};
 
-async function call(
+const call = (
   method: string,
   path: string,
   options: { token?: string; body?: unknown; headers?: Record<string, string> } = {},
-  // biome-ignore lint/suspicious/noExplicitAny: tests read JSON responses loosely
-): Promise<{ status: number; body: any; headers: Headers }> {
-  const response = await fetch(`${base}${path}`, {
-    method,
-    headers: {
-      ...(options.token === undefined ? {} : { authorization: `Bearer ${options.token}` }),
-      ...(options.body === undefined ? {} : { 'content-type': 'application/json' }),
-      ...options.headers,
-    },
-    ...(options.body === undefined ? {} : { body: JSON.stringify(options.body) }),
-  });
-  const text = await response.text();
-  let body: unknown = text;
-  try {
-    body = JSON.parse(text);
-  } catch {}
-  return { status: response.status, body, headers: response.headers };
-}
+) => callApi(base, method, path, options);
 
 const flagDoc = (key: string, production: Record<string, unknown> = {}) => ({
   key,

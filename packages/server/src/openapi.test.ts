@@ -11,7 +11,7 @@ import addFormatsPlugin from 'ajv-formats';
 import type { FastifyInstance } from 'fastify';
 import { buildServer } from './app.js';
 import { bootstrap } from './governance/bootstrap.js';
-import { listenOnLoopback, temporaryStore } from './testing.js';
+import { type Answer, callApi, listenOnLoopback, temporaryStore } from './testing.js';
 
 // ajv-formats ships CommonJS whose default export is the plugin function itself.
 const addFormats = addFormatsPlugin as unknown as (ajv: Ajv2020) => Ajv2020;
@@ -38,37 +38,11 @@ let doc: OpenApi;
 let ajv: Ajv2020;
 const validators = new Map<string, ValidateFunction>();
 
-interface Answer {
-  status: number;
-  type: string;
-  // biome-ignore lint/suspicious/noExplicitAny: tests read JSON responses loosely
-  body: any;
-  text: string;
-  headers: Headers;
-}
-
-async function call(
+const call = (
   method: string,
   path: string,
   options: { token?: string; body?: unknown; headers?: Record<string, string> } = {},
-): Promise<Answer> {
-  const response = await fetch(`${base}${path}`, {
-    method,
-    headers: {
-      ...(options.token === undefined ? {} : { authorization: `Bearer ${options.token}` }),
-      ...(options.body === undefined ? {} : { 'content-type': 'application/json' }),
-      ...options.headers,
-    },
-    ...(options.body === undefined ? {} : { body: JSON.stringify(options.body) }),
-  });
-  const text = await response.text();
-  let body: unknown = text;
-  try {
-    body = JSON.parse(text);
-  } catch {}
-  const type = (response.headers.get('content-type') ?? '').split(';')[0]!.trim();
-  return { status: response.status, type, body, text, headers: response.headers };
-}
+): Promise<Answer> => callApi(base, method, path, options);
 
 /** A JSON pointer into the document, as a URI fragment. */
 const pointer = (...segments: string[]) =>

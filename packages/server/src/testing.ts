@@ -28,3 +28,40 @@ export function temporaryStore(options: FlagStoreOptions = {}): {
     },
   };
 }
+
+/** A response as tests read it: status, JSON body (or the text when it is not JSON), and headers. */
+export interface Answer {
+  status: number;
+  /** The media type, without parameters. */
+  type: string;
+  // biome-ignore lint/suspicious/noExplicitAny: tests read JSON responses loosely
+  body: any;
+  text: string;
+  headers: Headers;
+}
+
+/** Calls the API over real HTTP: `token` as a bearer token, `body` as JSON (or `raw` as it is). */
+export async function callApi(
+  base: string,
+  method: string,
+  path: string,
+  options: { token?: string; body?: unknown; raw?: string; headers?: Record<string, string> } = {},
+): Promise<Answer> {
+  const hasBody = options.body !== undefined || options.raw !== undefined;
+  const response = await fetch(`${base}${path}`, {
+    method,
+    headers: {
+      ...(options.token === undefined ? {} : { authorization: `Bearer ${options.token}` }),
+      ...(hasBody ? { 'content-type': 'application/json' } : {}),
+      ...options.headers,
+    },
+    ...(hasBody ? { body: options.raw ?? JSON.stringify(options.body) } : {}),
+  });
+  const text = await response.text();
+  let body: unknown = text;
+  try {
+    body = JSON.parse(text);
+  } catch {}
+  const type = (response.headers.get('content-type') ?? '').split(';')[0]!.trim();
+  return { status: response.status, type, body, text, headers: response.headers };
+}

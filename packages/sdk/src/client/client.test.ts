@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { booleanFlag, eventually, flagPath, startServer, type TestServer } from '../testing.js';
+import { bannerFlag, booleanFlag, eventually, flagPath, startServer, type TestServer } from '../testing.js';
 import { type ChangeEvent, type ClientOptions, createClient, type SwitchyardClient } from './client.js';
 
 const FAST = { initialRetryMs: 20, maxRetryMs: 200 };
@@ -35,25 +35,7 @@ before(async () => {
   server = await startServer();
   sdkKey = await server.sdkKey('development');
   await server.api('POST', '/api/v1/flags', booleanFlag('shop/cart/express'));
-  await server.api('POST', '/api/v1/flags', {
-    key: 'shop/cart/banner',
-    type: 'string',
-    variations: { plain: 'Welcome', sale: 'Sale today' },
-    environments: {
-      development: {
-        enabled: true,
-        offVariation: 'plain',
-        rules: [
-          {
-            id: 'staff',
-            when: [{ attribute: 'email', op: 'endsWith', values: ['@example.com'] }],
-            serve: 'sale',
-          },
-        ],
-        default: 'plain',
-      },
-    },
-  });
+  await server.api('POST', '/api/v1/flags', bannerFlag);
   await server.api('POST', '/api/v1/flags', booleanFlag('search/ranking/v2'));
 });
 

@@ -10,7 +10,7 @@ import {
   ProviderEvents,
   ProviderStatus,
 } from '@openfeature/server-sdk';
-import { booleanFlag, eventually, flagPath, startServer, type TestServer } from '../testing.js';
+import { bannerFlag, booleanFlag, eventually, flagPath, startServer, type TestServer } from '../testing.js';
 import { SwitchyardProvider } from './provider.js';
 
 const FAST = { initialRetryMs: 20, maxRetryMs: 100 };
@@ -23,25 +23,7 @@ describe('OpenFeature provider', () => {
     server = await startServer();
     sdkKey = await server.sdkKey('development');
     await server.api('POST', '/api/v1/flags', booleanFlag('shop/cart/express'));
-    await server.api('POST', '/api/v1/flags', {
-      key: 'shop/cart/banner',
-      type: 'string',
-      variations: { plain: 'Welcome', sale: 'Sale today' },
-      environments: {
-        development: {
-          enabled: true,
-          offVariation: 'plain',
-          rules: [
-            {
-              id: 'staff',
-              when: [{ attribute: 'email', op: 'endsWith', values: ['@example.com'] }],
-              serve: 'sale',
-            },
-          ],
-          default: 'plain',
-        },
-      },
-    });
+    await server.api('POST', '/api/v1/flags', bannerFlag);
     await server.api('POST', '/api/v1/flags', {
       key: 'shop/cart/limits',
       type: 'json',

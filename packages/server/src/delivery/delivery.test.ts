@@ -12,7 +12,7 @@ import type { FastifyInstance } from 'fastify';
 import { buildServer } from '../app.js';
 import { newToken, type Role, type SdkRole } from '../governance/access.js';
 import { bootstrap } from '../governance/bootstrap.js';
-import { listenOnLoopback, temporaryStore } from '../testing.js';
+import { callApi, listenOnLoopback, temporaryStore } from '../testing.js';
 import { openStream } from './testing.js';
 
 let temp: ReturnType<typeof temporaryStore>;
@@ -29,23 +29,8 @@ const flag = (key: string, enabled = true, extra: Record<string, unknown> = {}) 
   ...(extra.tags ? {} : {}),
 });
 
-async function api(method: string, path: string, body?: unknown, token = keys.admin!) {
-  const response = await fetch(`${base}${path}`, {
-    method,
-    headers: {
-      authorization: `Bearer ${token}`,
-      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-    },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
-  const text = await response.text();
-  let parsed: unknown = text;
-  try {
-    parsed = JSON.parse(text);
-  } catch {}
-  // biome-ignore lint/suspicious/noExplicitAny: tests read JSON loosely
-  return { status: response.status, body: parsed as any, headers: response.headers };
-}
+const api = (method: string, path: string, body?: unknown, token = keys.admin!) =>
+  callApi(base, method, path, { token, ...(body === undefined ? {} : { body }) });
 
 const auth = (key: string) => ({ authorization: `Bearer ${key}` });
 const flagPath = (key: string) => `/api/v1/flags/${encodeURIComponent(key)}`;

@@ -14,35 +14,16 @@ import { buildServer } from '../app.js';
 import { newToken, type Role, type SdkRole } from '../governance/access.js';
 import { bootstrap } from '../governance/bootstrap.js';
 import { createMetrics } from '../metrics.js';
-import { listenOnLoopback, temporaryStore } from '../testing.js';
+import { callApi, listenOnLoopback, temporaryStore } from '../testing.js';
 
 const T0 = Date.parse('2026-11-24T10:00:00Z');
 
-// biome-ignore lint/suspicious/noExplicitAny: tests read JSON responses loosely
-type Response = { status: number; body: any; headers: Headers };
-
-async function call(
+const call = (
   base: string,
   method: string,
   path: string,
   options: { token?: string; body?: unknown; raw?: string } = {},
-): Promise<Response> {
-  const hasBody = options.body !== undefined || options.raw !== undefined;
-  const response = await fetch(`${base}${path}`, {
-    method,
-    headers: {
-      ...(options.token === undefined ? {} : { authorization: `Bearer ${options.token}` }),
-      ...(hasBody ? { 'content-type': 'application/json' } : {}),
-    },
-    ...(hasBody ? { body: options.raw ?? JSON.stringify(options.body) } : {}),
-  });
-  const text = await response.text();
-  let body: unknown = text;
-  try {
-    body = JSON.parse(text);
-  } catch {}
-  return { status: response.status, body, headers: response.headers };
-}
+) => callApi(base, method, path, options);
 
 async function eventually<T>(probe: () => Promise<T>, done: (value: T) => boolean, ms = 5000): Promise<T> {
   const until = Date.now() + ms;
