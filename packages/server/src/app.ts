@@ -67,10 +67,11 @@ function landingPage(): string {
   return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Switchyard</title>
 <style>body{font:16px/1.5 system-ui,sans-serif;max-width:42rem;margin:3rem auto;padding:0 1rem}code{background:#f3f3f3;padding:0 .2rem}</style>
 </head><body><h1>Switchyard is running</h1>
-<p>The control plane of Switchyard ${VERSION}: flags, environments, tokens and the change ledger, over a REST API.</p>
+<p>Switchyard ${VERSION}: the control plane (flags, environments, tokens and the change ledger, over a REST API) and delivery to SDKs, relays and OpenFeature.</p>
 <ul><li><a href="/docs">API documentation</a> (OpenAPI 3.1: <a href="/openapi.json">/openapi.json</a>)</li>
 <li><a href="/healthz">/healthz</a>, <a href="/readyz">/readyz</a>, <a href="/metrics">/metrics</a></li></ul>
 <p>Every <code>/api/v1</code> call needs <code>Authorization: Bearer &lt;token&gt;</code>; the first start printed an admin token.</p>
+<p>SDKs and relays read <code>/sdk/v1/snapshot</code> and <code>/sdk/v1/stream</code> with an <code>sdk-server</code> key; any OpenFeature SDK evaluates through OFREP at <code>/ofrep/v1/evaluate/flags</code> (create keys with <code>POST /api/v1/tokens</code>).</p>
 <p>The web UI comes later; until then, this page.</p></body></html>`;
 }
 
