@@ -18,27 +18,42 @@ interface Remembered {
   identities: Identity[];
 }
 
-/** Splits a snapshot body into its record lines by namespace. */
-export function linesByNamespace(bytes: Buffer): Map<string, string[]> {
-  const out = new Map<string, string[]>();
-  const text = bytes.toString('utf8');
-  let start = text.indexOf('\n') + 1;
+/**
+ * Where each namespace's record lines are in a snapshot body: [start, end, start, end, …] by namespace.
+ * perf: offsets, not strings, so that a million-flag snapshot is turned into text a namespace at a time.
+ */
+export function linesByNamespace(bytes: Buffer): Map<string, number[]> {
+  const out = new Map<string, number[]>();
+  let start = bytes.indexOf(NEWLINE) + 1;
   if (start === 0) return out;
-  while (start < text.length) {
-    let end = text.indexOf('\n', start);
-    if (end === -1) end = text.length;
-    if (end > start) {
-      const line = text.slice(start, end);
-      const tab = line.indexOf('\t');
-      const key = line.slice(2, tab === -1 ? line.length : tab);
-      const namespace = key.slice(0, key.lastIndexOf('/'));
-      const list = out.get(namespace);
-      if (list === undefined) out.set(namespace, [line]);
-      else list.push(line);
+  while (start < bytes.length) {
+    let end = bytes.indexOf(NEWLINE, start);
+    if (end === -1) end = bytes.length;
+    if (end > start + 2) {
+      let tab = bytes.indexOf(TAB, start + 2);
+      if (tab === -1 || tab > end) tab = end;
+      const slash = bytes.lastIndexOf(SLASH, tab);
+      if (slash > start + 2) {
+        const namespace = bytes.toString('utf8', start + 2, slash);
+        const ranges = out.get(namespace);
+        if (ranges === undefined) out.set(namespace, [start, end]);
+        else ranges.push(start, end);
+      }
     }
     start = end + 1;
   }
   return out;
+}
+
+const NEWLINE = 0x0a;
+const TAB = 0x09;
+const SLASH = 0x2f;
+
+/** The lines at `ranges` of `bytes`, as views of them (no copy). */
+function linesAt(bytes: Buffer, ranges: readonly number[]): Buffer[] {
+  const lines: Buffer[] = [];
+  for (let i = 0; i < ranges.length; i += 2) lines.push(bytes.subarray(ranges[i], ranges[i + 1]));
+  return lines;
 }
 
 export class RelaySource implements DeliverySource {
@@ -68,8 +83,8 @@ export class RelaySource implements DeliverySource {
       const seq = event.positions[namespace] ?? 0;
       const known = this.store.position(namespace) !== undefined;
       const reset = event.header.reset === true;
-      if (!this.store.replaceNamespace(namespace, seq, time, byNamespace.get(namespace) ?? [], reset))
-        continue;
+      const lines = linesAt(event.bytes, byNamespace.get(namespace) ?? []);
+      if (!this.store.replaceNamespace(namespace, seq, time, lines, reset)) continue;
       this.recent.delete(namespace);
       this.windowStart.set(namespace, seq);
       if (known) this.events?.reload(namespace, reset);

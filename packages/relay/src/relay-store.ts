@@ -28,7 +28,7 @@ const END = '\u{10FFFF}';
 
 export class RelayStore {
   private readonly root: RootDatabase;
-  private readonly lines: Database<string, string>;
+  private readonly lines: Database<Buffer, string>;
   private readonly positionsDb: Database<StoredPosition, string>;
   private readonly keys: Database<KnownKey, string>;
   private readonly meta: Database<unknown, string>;
@@ -37,7 +37,7 @@ export class RelayStore {
 
   constructor(path: string) {
     this.root = open({ path, maxDbs: 8 });
-    this.lines = this.root.openDB({ name: 'lines', encoding: 'string' });
+    this.lines = this.root.openDB({ name: 'lines', encoding: 'binary' });
     this.positionsDb = this.root.openDB({ name: 'positions' });
     this.keys = this.root.openDB({ name: 'keys' });
     this.meta = this.root.openDB({ name: 'meta' });
@@ -81,7 +81,7 @@ export class RelayStore {
       start: namespace + SEPARATOR,
       end: namespace + SEPARATOR + END,
     })) {
-      page.push(value);
+      page.push(value.toString('utf8'));
       if (page.length === pageSize) {
         yield page;
         page = [];
@@ -92,13 +92,14 @@ export class RelayStore {
 
   /**
    * Replaces a namespace's records. Returns false (and writes nothing) when it holds a later position,
-   * unless `reset` (the upstream's ledger was restored or reset, so its positions start again).
+   * unless `reset` (the upstream's ledger was restored or reset, so its positions start again). Lines may
+   * be views of a snapshot's bytes: they are copied only into the database.
    */
   replaceNamespace(
     namespace: string,
     seq: number,
     committedAt: number,
-    lines: readonly string[],
+    lines: readonly Buffer[],
     reset = false,
   ): boolean {
     const held = this.positions.get(namespace);
@@ -112,7 +113,7 @@ export class RelayStore {
       })) {
         this.lines.removeSync(key);
       }
-      for (const line of lines) this.lines.putSync(namespace + SEPARATOR + identityOf(line), line);
+      for (const line of lines) this.lines.putSync(namespace + SEPARATOR + identityOfBytes(line), line);
       this.positionsDb.putSync(namespace, position);
     });
     return true;
@@ -141,7 +142,7 @@ export class RelayStore {
     this.lastWrite = this.root.childTransaction(() => {
       for (const line of lines) {
         if (line.startsWith('-')) this.lines.removeSync(namespace + SEPARATOR + line.slice(1));
-        else this.lines.putSync(namespace + SEPARATOR + identityOf(line), line);
+        else this.lines.putSync(namespace + SEPARATOR + identityOf(line), Buffer.from(line, 'utf8'));
       }
       this.positionsDb.putSync(namespace, position);
     });
@@ -160,6 +161,12 @@ export class RelayStore {
     await this.lastWrite;
     await this.root.close();
   }
+}
+
+/** The identity of a line held as bytes. */
+function identityOfBytes(line: Buffer): string {
+  const tab = line.indexOf(0x09);
+  return line.toString('utf8', 0, tab === -1 ? line.length : tab);
 }
 
 /** `F key\t{…}` → `F key`. */
