@@ -69,7 +69,8 @@ export interface AtCount {
   serve?: { coldMs: number; warmMs: number[]; bytes: number };
   propagation?: PropagationResult;
   propagationDefaultPoll?: PropagationResult;
-  frontend?: Wrk & { enabledForOneUser: number };
+  /** With the time of one request alone (ms), before the load. */
+  frontend?: Wrk & { enabledForOneUser: number; aloneMs: number };
   unleashRssMiB: number;
   postgresPssMiB: number;
   /** Load average when the measurements at this count started, and benchmarks that shared the machine. */
@@ -87,6 +88,8 @@ export interface UnleashResults {
   extrapolated: { flags: number; importSeconds: number }[];
   /** Default poll of `unleash-client` (its `refreshInterval`), ms. */
   sdkDefaultPollMs: number;
+  /** Length of each frontend API load, s. */
+  wrkSeconds: number;
 }
 
 /**
@@ -141,6 +144,7 @@ export async function measureUnleash(options: UnleashOptions): Promise<UnleashRe
     atCounts: [],
     extrapolated: [],
     sdkDefaultPollMs: SDK_DEFAULT_POLL_MS,
+    wrkSeconds: options.wrkSeconds,
   };
   const memory = () => ({
     unleashRssMiB: processRssMiB(server.child.pid!),
@@ -150,7 +154,9 @@ export async function measureUnleash(options: UnleashOptions): Promise<UnleashRe
     ensureWrk();
     // The frontend API answers from a cache Unleash refreshes on its own schedule: let it catch up.
     await new Promise((resolve) => setTimeout(resolve, 3000));
+    const probeStarted = performance.now();
     const enabledForOneUser = await frontendProbe(server.url);
+    const aloneMs = performance.now() - probeStarted;
     const script = writeFrontendScript(dir);
     const load = { connections: 64, threads: 2 };
     await runWrk(server.url, script, { ...load, seconds: options.wrkWarmupSeconds });
@@ -161,7 +167,7 @@ export async function measureUnleash(options: UnleashOptions): Promise<UnleashRe
     log(
       `frontend API: ${measured.requestsPerSecond.toFixed(0)} req/s, p99 ${measured.p99} ms, ${measured.non2xx} non-2xx, ${measured.socketErrors} socket errors`,
     );
-    return { ...measured, enabledForOneUser };
+    return { ...measured, enabledForOneUser, aloneMs };
   };
 
   try {
@@ -279,7 +285,11 @@ export async function measureUnleash(options: UnleashOptions): Promise<UnleashRe
 
 const count = (n: number) => n.toLocaleString('en');
 const seconds = (ms: number) =>
-  ms >= 10_000 ? `${(ms / 1000).toFixed(1)} s` : `${(ms / 1000).toFixed(2)} s`;
+  ms >= 10_000
+    ? `${(ms / 1000).toFixed(1)} s`
+    : ms >= 1000
+      ? `${(ms / 1000).toFixed(2)} s`
+      : `${ms.toFixed(0)} ms`;
 
 /** "3.2 hours", "41 min", "52 s". */
 export function formatDuration(totalSeconds: number): string {
@@ -327,10 +337,16 @@ export function renderUnleashReport(r: UnleashResults, quoted: Partial<Record<st
   row('frontend API evaluations, wrk 64 connections', 'frontend', (c) => {
     if (c.frontend === undefined) return undefined;
     const failed = c.frontend.non2xx + c.frontend.socketErrors;
+    if (c.frontend.requests === 0) return `none done in ${r.wrkSeconds} s`;
     return `${formatRate(c.frontend.requestsPerSecond)}${failed > 0 ? ` (${count(failed)} failed)` : ''}`;
   });
   row('frontend API latency p50 / p99', 'frontendLatency', (c) =>
-    c.frontend === undefined ? undefined : `${c.frontend.p50.toFixed(1)} / ${c.frontend.p99.toFixed(1)} ms`,
+    c.frontend === undefined || c.frontend.requests === 0
+      ? undefined
+      : `${seconds(c.frontend.p50)} / ${seconds(c.frontend.p99)}`,
+  );
+  row('  one request alone, before the load', 'frontendAlone', (c) =>
+    c.frontend?.aloneMs === undefined ? undefined : seconds(c.frontend.aloneMs),
   );
   row('serve every flag to a backend SDK: first / best of 3 more', 'serve', (c) =>
     c.serve === undefined
