@@ -100,10 +100,7 @@ function contextOf(body: unknown): Record<string, unknown> {
   if (context === null || typeof context !== 'object' || Array.isArray(context)) {
     throw new OfrepRequestError('INVALID_CONTEXT', 'context must be a JSON object');
   }
-  const targetingKey = (context as { targetingKey?: unknown }).targetingKey;
-  if (targetingKey !== undefined && typeof targetingKey !== 'string') {
-    throw new OfrepRequestError('INVALID_CONTEXT', 'context.targetingKey must be a string');
-  }
+  // The targeting key is read as the engine reads it: a string or a number, anything else is missing.
   return context as Record<string, unknown>;
 }
 
