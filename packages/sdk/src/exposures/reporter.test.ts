@@ -62,6 +62,28 @@ describe('exposure events', () => {
     assert.ok(half.stats.recorded > 1700 && half.stats.recorded < 2300, String(half.stats.recorded));
     await Promise.all([none.close(), half.close()]);
   });
+
+  it('reports its sample rate, so the server counts sampled exposures back up', async () => {
+    const client = createClient({
+      url: server.url,
+      sdkKey,
+      environment: 'development',
+      events: { sampleRate: 0.25, flushIntervalMs: 60_000 },
+    });
+    await client.ready();
+    for (let i = 0; i < 4000; i++) client.boolean('shop/cart/dark', { targetingKey: `s${i}` }, true);
+    await client.close();
+    const recorded = client.exposureStats.recorded;
+    assert.ok(recorded > 800 && recorded < 1200, String(recorded));
+    const total = async () =>
+      (
+        (await server.api('GET', `${flagPath('shop/cart/dark')}/exposures?environment=development`)) as {
+          totals: Record<string, number>;
+        }
+      ).totals.off ?? 0;
+    const before = 10; // the first test's exposures of this flag
+    await eventually(async () => (await total()) === before + recorded * 4, 5000, 'the scaled count');
+  });
 });
 
 describe('exposure reporter failures', () => {

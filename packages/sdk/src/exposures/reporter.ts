@@ -21,6 +21,8 @@ export interface Exposure {
   reason: string;
   time: string;
   count: number;
+  /** The share of evaluations recorded, when sampled: the server counts `count / sampleRate`. */
+  sampleRate?: number;
 }
 
 export interface ExposureOptions {
@@ -129,7 +131,7 @@ export class ExposureReporter {
       const window = [...this.pending.values(), ...this.pendingByKey.values()];
       this.pending = new Map();
       this.pendingByKey = new Map();
-      for (const entry of window) this.queue.push(toEvent(entry));
+      for (const entry of window) this.queue.push(toEvent(entry, this.sampleRate));
       const over = this.queue.length - this.maxQueued;
       if (over > 0) {
         this.queue.splice(0, over);
@@ -243,7 +245,7 @@ export class ExposureReporter {
   }
 }
 
-function toEvent(entry: Pending): Exposure {
+function toEvent(entry: Pending, sampleRate: number): Exposure {
   const { result } = entry;
   return {
     kind: 'exposure',
@@ -254,5 +256,7 @@ function toEvent(entry: Pending): Exposure {
     reason: result.reason,
     time: new Date(entry.first).toISOString(),
     count: entry.count,
+    // The server scales sampled counts back up (count / sampleRate).
+    ...(sampleRate < 1 ? { sampleRate } : {}),
   };
 }

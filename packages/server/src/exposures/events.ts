@@ -38,6 +38,14 @@ export const ExposureEvent = Type.Object(
         description: 'identical exposures this entry stands for',
       }),
     ),
+    sampleRate: Type.Optional(
+      Type.Number({
+        exclusiveMinimum: 0,
+        maximum: 1,
+        description:
+          'the share of evaluations the SDK recorded (1 when absent): the server counts count / sampleRate, rounded',
+      }),
+    ),
   },
   { additionalProperties: false },
 );

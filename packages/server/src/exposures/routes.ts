@@ -28,6 +28,7 @@ import {
   type ForwardedExposure,
   issueOf,
   MAX_BODY_BYTES,
+  MAX_COUNT,
 } from './events.js';
 import { fileSink } from './file-sink.js';
 import type { ExposureSink } from './sink.js';
@@ -236,7 +237,11 @@ export function exposureRoutes(app: FastifyInstance, deps: ExposureDeps): void {
         }
         const given = event.time === undefined ? Number.NaN : Date.parse(event.time);
         const time = Number.isNaN(given) || given > now + FUTURE_TOLERANCE_MS ? now : given;
-        const count = event.count ?? 1;
+        // A sampled entry stands for the evaluations it was sampled from: an estimate, rounded.
+        const count = Math.min(
+          MAX_COUNT,
+          Math.max(1, Math.round((event.count ?? 1) / (event.sampleRate ?? 1))),
+        );
         counts.push({ flag: event.flag, variant: event.variant, hour: hourOf(time), count });
         forwarded.push({ ...event, environment, time: new Date(time).toISOString(), count });
       }
