@@ -63,3 +63,4 @@ export {
   validateFlagSet,
   validateSegment,
 } from './validation/validate.js';
+export type { EvaluationCase, EvaluationFile } from './vectors-format.js';

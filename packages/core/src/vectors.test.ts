@@ -8,11 +8,11 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { bucket } from './bucketing/bucket.js';
 import { murmur3 } from './bucketing/murmur3.js';
-import type { FlagDocument, FlagType, SegmentDocument } from './document/schema.js';
 import { FlagEngine } from './engine/engine.js';
 import { encodeSnapshot } from './engine/snapshot.js';
 import { formatIssues } from './validation/issues.js';
 import { structuralIssues } from './validation/structural.js';
+import type { EvaluationFile } from './vectors-format.js';
 
 const vectors = join(import.meta.dirname, '..', '..', '..', 'spec', 'vectors');
 
@@ -22,25 +22,6 @@ interface BucketVector {
   value: string;
   hash: number;
   bucket: number;
-}
-
-interface EvaluationCase {
-  name: string;
-  flag: string;
-  type: FlagType;
-  default: unknown;
-  context: Record<string, unknown>;
-  now?: string;
-  expect: Record<string, unknown>;
-}
-
-interface EvaluationFile {
-  description?: string;
-  environment: string;
-  now?: string;
-  flags: FlagDocument[];
-  segments?: SegmentDocument[];
-  cases: EvaluationCase[];
 }
 
 describe('bucketing vectors', () => {

@@ -13,28 +13,11 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { compileFlag, type FlagDocument, type FlagType, type SegmentDocument } from '@switchyard/core';
+import { compileFlag, type EvaluationFile, type FlagDocument } from '@switchyard/core';
 import { createClient, type SwitchyardClient } from './index.js';
 import { startServer, type TestServer } from './testing.js';
 
 const vectors = join(import.meta.dirname, '..', '..', '..', 'spec', 'vectors', 'evaluation');
-
-interface EvaluationCase {
-  name: string;
-  flag: string;
-  type: FlagType;
-  default: unknown;
-  context: Record<string, unknown>;
-  now?: string;
-  expect: Record<string, unknown>;
-}
-
-interface EvaluationFile {
-  environment: string;
-  flags: FlagDocument[];
-  segments?: SegmentDocument[];
-  cases: EvaluationCase[];
-}
 
 const timeDependent = (doc: FlagDocument, environment: string): boolean => {
   const state = doc.environments[environment];
