@@ -38,9 +38,15 @@ export { type EngineOptions, FlagEngine } from './engine/engine.js';
 export {
   encodeSnapshot,
   flagLine,
+  lineIdentity,
+  parseRecordLine,
+  type RecordChange,
+  type RecordKind,
   readHeader,
+  SNAPSHOT_MAGIC,
   SnapshotFormatError,
   type SnapshotHeader,
+  scanRecordLines,
   segmentLine,
 } from './engine/snapshot.js';
 export { SnapshotIndex } from './engine/snapshot-index.js';

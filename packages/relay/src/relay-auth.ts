@@ -17,6 +17,49 @@ export interface RelayAuthOptions {
   timeoutMs?: number;
 }
 
+/** A key as `/sdk/v1/whoami` describes it. */
+interface WhoIs {
+  id: string;
+  name: string;
+  role: Principal['role'];
+  environments: string[];
+  namespaces: string[];
+}
+
+/** What the upstream says of a key: who it is, that it refused it (401/403), or nothing (unreachable). */
+export type WhoAmI =
+  | {
+      kind: 'known';
+      who: {
+        id: string;
+        name: string;
+        role: Principal['role'];
+        environments: string[];
+        namespaces: string[];
+      };
+    }
+  | { kind: 'refused'; status: 401 | 403; detail: string | undefined }
+  | { kind: 'unreachable' };
+
+/** Asks the upstream's `/sdk/v1/whoami` about the credentials. */
+export async function whoAmI(upstream: string, authorization: string, timeoutMs: number): Promise<WhoAmI> {
+  let response: Response;
+  try {
+    response = await fetch(`${upstream.replace(/\/+$/, '')}/sdk/v1/whoami`, {
+      headers: { authorization },
+      signal: AbortSignal.timeout(timeoutMs),
+    });
+  } catch {
+    return { kind: 'unreachable' };
+  }
+  if (response.status === 401 || response.status === 403) {
+    const problem = (await response.json().catch(() => ({}))) as { detail?: string };
+    return { kind: 'refused', status: response.status, detail: problem.detail };
+  }
+  if (!response.ok) return { kind: 'unreachable' };
+  return { kind: 'known', who: (await response.json()) as WhoIs };
+}
+
 export function relayAuthenticator(options: RelayAuthOptions): Authenticator {
   const { store, environment } = options;
   const ask: Authenticator = async (authorization) => {
@@ -24,25 +67,16 @@ export function relayAuthenticator(options: RelayAuthOptions): Authenticator {
       throw new HttpProblem(401, 'Unauthorized', 'send an SDK key: Authorization: Bearer sy_…');
     }
     const hash = createHash('sha256').update(authorization).digest('hex');
-    let response: Response;
-    try {
-      response = await fetch(`${options.upstream.replace(/\/+$/, '')}/sdk/v1/whoami`, {
-        headers: { authorization },
-        signal: AbortSignal.timeout(options.timeoutMs ?? 3000),
-      });
-    } catch {
-      return remembered(hash);
-    }
-    if (response.status === 401 || response.status === 403) {
-      const problem = (await response.json().catch(() => ({}))) as { detail?: string };
+    const answer = await whoAmI(options.upstream, authorization, options.timeoutMs ?? 3000);
+    if (answer.kind === 'unreachable') return remembered(hash);
+    if (answer.kind === 'refused') {
       throw new HttpProblem(
-        response.status,
-        response.status === 401 ? 'Unauthorized' : 'Forbidden',
-        problem.detail ?? 'the upstream refused this key',
+        answer.status,
+        answer.status === 401 ? 'Unauthorized' : 'Forbidden',
+        answer.detail ?? 'the upstream refused this key',
       );
     }
-    if (!response.ok) return remembered(hash);
-    const who = (await response.json()) as Omit<Principal, 'tokenId'> & { id: string };
+    const { who } = answer;
     const principal: Principal = {
       tokenId: who.id,
       name: who.name,

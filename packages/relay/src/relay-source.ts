@@ -5,9 +5,10 @@
  * window of recent patches; beyond it, the hub sends a snapshot of the namespace.
  */
 
+import { lineIdentity, readHeader, scanRecordLines, splitKey } from '@switchyard/core';
 import type { PatchEvent, SnapshotEvent } from '@switchyard/sdk';
 import type { DeliverySource, Identity, SourceEvents } from '@switchyard/server';
-import { identityOf, selectedBy } from '@switchyard/server';
+import { selectedBy } from '@switchyard/server';
 import type { RelayStore } from './relay-store.js';
 
 /** Patches remembered per namespace to answer resumes. */
@@ -24,30 +25,14 @@ interface Remembered {
  */
 export function linesByNamespace(bytes: Buffer): Map<string, number[]> {
   const out = new Map<string, number[]>();
-  let start = bytes.indexOf(NEWLINE) + 1;
-  if (start === 0) return out;
-  while (start < bytes.length) {
-    let end = bytes.indexOf(NEWLINE, start);
-    if (end === -1) end = bytes.length;
-    if (end > start + 2) {
-      let tab = bytes.indexOf(TAB, start + 2);
-      if (tab === -1 || tab > end) tab = end;
-      const slash = bytes.lastIndexOf(SLASH, tab);
-      if (slash > start + 2) {
-        const namespace = bytes.toString('utf8', start + 2, slash);
-        const ranges = out.get(namespace);
-        if (ranges === undefined) out.set(namespace, [start, end]);
-        else ranges.push(start, end);
-      }
-    }
-    start = end + 1;
-  }
+  scanRecordLines(bytes, readHeader(bytes).bodyStart, (_kind, key, start, end) => {
+    const { namespace } = splitKey(key);
+    const ranges = out.get(namespace);
+    if (ranges === undefined) out.set(namespace, [start, end]);
+    else ranges.push(start, end);
+  });
   return out;
 }
-
-const NEWLINE = 0x0a;
-const TAB = 0x09;
-const SLASH = 0x2f;
 
 /** The lines at `ranges` of `bytes`, as views of them (no copy). */
 function linesAt(bytes: Buffer, ranges: readonly number[]): Buffer[] {
@@ -112,7 +97,7 @@ export class RelaySource implements DeliverySource {
       window = [];
       this.recent.set(event.namespace, window);
     }
-    window.push({ seq: event.seq, identities: lines.map(identityOf) });
+    window.push({ seq: event.seq, identities: lines.map(lineIdentity) });
     if (window.length > WINDOW) {
       const dropped = window.splice(0, window.length - WINDOW);
       this.windowStart.set(event.namespace, dropped[dropped.length - 1]!.seq);

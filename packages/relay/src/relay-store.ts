@@ -6,6 +6,7 @@
  * and resumes its upstream from the positions on disk, so a crash loses nothing the upstream cannot
  * send again. A position is never moved back: a patch or snapshot older than what is stored is ignored.
  */
+import { lineIdentity } from '@switchyard/core';
 import { type Database, open, type RootDatabase } from 'lmdb';
 
 export interface StoredPosition {
@@ -141,8 +142,8 @@ export class RelayStore {
     this.positions.set(namespace, position);
     this.lastWrite = this.root.childTransaction(() => {
       for (const line of lines) {
-        if (line.startsWith('-')) this.lines.removeSync(namespace + SEPARATOR + line.slice(1));
-        else this.lines.putSync(namespace + SEPARATOR + identityOf(line), Buffer.from(line, 'utf8'));
+        if (line.startsWith('-')) this.lines.removeSync(namespace + SEPARATOR + lineIdentity(line));
+        else this.lines.putSync(namespace + SEPARATOR + lineIdentity(line), Buffer.from(line, 'utf8'));
       }
       this.positionsDb.putSync(namespace, position);
     });
@@ -167,10 +168,4 @@ export class RelayStore {
 function identityOfBytes(line: Buffer): string {
   const tab = line.indexOf(0x09);
   return line.toString('utf8', 0, tab === -1 ? line.length : tab);
-}
-
-/** `F key\t{…}` → `F key`. */
-function identityOf(line: string): string {
-  const tab = line.indexOf('\t');
-  return tab === -1 ? line : line.slice(0, tab);
 }

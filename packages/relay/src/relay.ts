@@ -13,7 +13,7 @@ import { UpstreamFeed, type UpstreamFeedOptions } from '@switchyard/sdk';
 import { credentials, HttpProblem, mountDelivery, sendProblem } from '@switchyard/server';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { collectDefaultMetrics, Registry } from 'prom-client';
-import { relayAuthenticator } from './relay-auth.js';
+import { relayAuthenticator, whoAmI } from './relay-auth.js';
 import { RelaySource } from './relay-source.js';
 import { RelayStore } from './relay-store.js';
 
@@ -51,26 +51,16 @@ export interface RunningRelay {
 
 /** The environment of the relay's key, asked of the upstream; undefined when it cannot be reached. */
 async function environmentOfKey(upstream: string, sdkKey: string): Promise<string | undefined> {
-  let response: Response;
-  try {
-    response = await fetch(`${upstream.replace(/\/+$/, '')}/sdk/v1/whoami`, {
-      headers: { authorization: `Bearer ${sdkKey}` },
-      signal: AbortSignal.timeout(5000),
-    });
-  } catch {
-    return undefined;
+  const answer = await whoAmI(upstream, `Bearer ${sdkKey}`, 5000);
+  if (answer.kind === 'unreachable') return undefined;
+  if (answer.kind === 'refused') {
+    throw new Error(`the upstream refused the relay's --sdk-key (HTTP ${answer.status})`);
   }
-  if (response.status === 401 || response.status === 403) {
-    throw new Error(`the upstream refused the relay's --sdk-key (HTTP ${response.status})`);
+  const { environments } = answer.who;
+  if (environments.length !== 1) {
+    throw new Error(`the relay's --sdk-key must belong to one environment (it has ${environments.length})`);
   }
-  if (!response.ok) return undefined;
-  const who = (await response.json()) as { role: string; environments: string[] };
-  if (who.environments.length !== 1) {
-    throw new Error(
-      `the relay's --sdk-key must belong to one environment (it has ${who.environments.length})`,
-    );
-  }
-  return who.environments[0];
+  return environments[0];
 }
 
 export async function startRelay(

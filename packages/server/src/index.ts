@@ -6,7 +6,7 @@ export type { DeliveryMetrics } from './delivery/metrics.js';
 export { type MountedDelivery, type MountOptions, mountDelivery } from './delivery/mount.js';
 export { decodePositions, encodePositions, type Positions, selectedBy } from './delivery/positions.js';
 export type { DeliverySource, SourceEvents, SourcePatch } from './delivery/source.js';
-export { type Identity, identityOf } from './delivery/view.js';
+export type { Identity } from './delivery/view.js';
 export type { ExposureBatch, ForwardedExposure } from './exposures/events.js';
 export { type FileSinkOptions, fileSink } from './exposures/file-sink.js';
 export type { ExposureOptions } from './exposures/routes.js';

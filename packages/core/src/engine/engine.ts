@@ -56,7 +56,7 @@ class Records<C, R> {
   has(key: string): boolean {
     const slot = this.overlay.get(key);
     if (slot !== undefined) return slot !== REMOVED;
-    return this.index !== undefined && this.index.has(key);
+    return this.index?.has(key) === true;
   }
 
   set(key: string, value: Slot<C, R>): void {

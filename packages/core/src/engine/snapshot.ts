@@ -76,3 +76,60 @@ export function recordText(bytes: Buffer, offset: number): string {
   if (end === -1) end = bytes.length;
   return bytes.toString('utf8', tab + 1, end);
 }
+
+/**
+ * Record lines as snapshots and patches carry them: `F key\t{…}` and `S key\t{…}` put a flag or a
+ * segment (the full record), `-F key` and `-S key` remove one.
+ */
+export type RecordKind = 'flag' | 'segment';
+
+/** One record line, parsed only as far as its key: the record's JSON is left as text. */
+export type RecordChange =
+  | { op: 'put'; kind: RecordKind; key: string; json: string; line: string }
+  | { op: 'remove'; kind: RecordKind; key: string; line: string };
+
+function kindOf(letter: string): RecordKind | undefined {
+  return letter === 'F' ? 'flag' : letter === 'S' ? 'segment' : undefined;
+}
+
+/** Parses a record line; undefined for a line that is none of the four forms. */
+export function parseRecordLine(line: string): RecordChange | undefined {
+  if (line.startsWith('-')) {
+    const kind = kindOf(line.charAt(1));
+    if (kind === undefined || line.charAt(2) !== ' ' || line.length < 4) return undefined;
+    return { op: 'remove', kind, key: line.slice(3), line };
+  }
+  const kind = kindOf(line.charAt(0));
+  const tab = line.indexOf('\t');
+  if (kind === undefined || line.charAt(1) !== ' ' || tab < 3) return undefined;
+  return { op: 'put', kind, key: line.slice(2, tab), json: line.slice(tab + 1), line };
+}
+
+/** A record line's identity, the same for a put and a removal of one record: `F <key>` or `S <key>`. */
+export function lineIdentity(line: string): string {
+  if (line.charCodeAt(0) === 0x2d) return line.slice(1);
+  const tab = line.indexOf('\t');
+  return tab === -1 ? line : line.slice(0, tab);
+}
+
+/**
+ * Calls `each` for every record line of a snapshot body from `start`: its kind byte (`F` or `S`), key,
+ * and the line's start and end offsets (end at its newline). Other lines are passed over.
+ */
+export function scanRecordLines(
+  bytes: Buffer,
+  start: number,
+  each: (kind: number, key: string, lineStart: number, lineEnd: number) => void,
+): void {
+  let pos = start;
+  while (pos < bytes.length) {
+    let end = bytes.indexOf(NEWLINE, pos);
+    if (end === -1) end = bytes.length;
+    const kind = bytes[pos];
+    if ((kind === FLAG_LINE || kind === SEGMENT_LINE) && bytes[pos + 1] === 0x20) {
+      const tab = bytes.indexOf(TAB, pos + 2);
+      if (tab !== -1 && tab < end) each(kind, bytes.toString('utf8', pos + 2, tab), pos, end);
+    }
+    pos = end + 1;
+  }
+}

@@ -13,15 +13,15 @@ import {
   type FlagRecord,
   readHeader,
   type SegmentRecord,
+  SNAPSHOT_MAGIC,
   type SnapshotHeader,
   type SnapshotIndex,
+  scanRecordLines,
 } from '@switchyard/core';
 import type { Positions } from '../feed/positions.js';
 import { namespaceOf, type RecordChange } from '../feed/records.js';
 
-const MAGIC = '#switchyard-snapshot 1 ';
 const NEWLINE = 0x0a;
-const TAB = 0x09;
 const FLAG = 0x46; // 'F'
 const SEGMENT = 0x53; // 'S'
 /** Patched lines that are folded into a new snapshot at the least. */
@@ -51,25 +51,6 @@ export interface PatchData {
   readonly namespace: string;
   readonly seq: number;
   readonly changes: readonly RecordChange[];
-}
-
-/** Calls `each` for every record line of a snapshot body: its kind byte, key, and start and end offsets. */
-function scanRecords(
-  bytes: Buffer,
-  start: number,
-  each: (kind: number, key: string, lineStart: number, lineEnd: number) => void,
-): void {
-  let pos = start;
-  while (pos < bytes.length) {
-    let end = bytes.indexOf(NEWLINE, pos);
-    if (end === -1) end = bytes.length;
-    const kind = bytes[pos];
-    if ((kind === FLAG || kind === SEGMENT) && bytes[pos + 1] === 0x20) {
-      const tab = bytes.indexOf(TAB, pos + 2);
-      if (tab !== -1 && tab < end) each(kind, bytes.toString('utf8', pos + 2, tab), pos, end);
-    }
-    pos = end + 1;
-  }
 }
 
 /** Collects bytes in large blocks, so that a million lines make a few allocations, not a million. */
@@ -160,7 +141,7 @@ export class LocalData {
     for (const ns of applied) positions[ns] = snapshot.positions[ns]!;
 
     const out = new BlockWriter();
-    out.line(`${MAGIC}${JSON.stringify({ ...snapshot.header, namespaces: positions })}`);
+    out.line(`${SNAPSHOT_MAGIC}${JSON.stringify({ ...snapshot.header, namespaces: positions })}`);
     const changedFlags: string[] = [];
     const changedSegments: string[] = [];
     const seen = { flags: new Set<string>(), segments: new Set<string>() };
@@ -170,7 +151,7 @@ export class LocalData {
       out.line(line);
     }
     // The snapshot's lines for the namespaces it replaces, compared with what was held.
-    scanRecords(bytes, readHeader(bytes).bodyStart, (kind, key, start, end) => {
+    scanRecordLines(bytes, readHeader(bytes).bodyStart, (kind, key, start, end) => {
       if (!fromNew(namespaceOf(key))) return;
       out.write(bytes, start, end);
       out.write(NEWLINE_BYTE);
@@ -242,7 +223,7 @@ export class LocalData {
    */
   encode(extra: Record<string, unknown> = {}): Buffer[] {
     const header = Buffer.from(
-      `${MAGIC}${JSON.stringify({ environment: this.engine.environment, namespaces: this.held, time: new Date().toISOString(), ...extra })}\n`,
+      `${SNAPSHOT_MAGIC}${JSON.stringify({ environment: this.engine.environment, namespaces: this.held, time: new Date().toISOString(), ...extra })}\n`,
       'utf8',
     );
     const index = this.engine.snapshotFlags;

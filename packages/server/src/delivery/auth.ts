@@ -7,7 +7,7 @@
  * every request: a revoked key stops working within `ttlMs`.
  */
 import type { FastifyRequest } from 'fastify';
-import { isSdkRole, type Principal } from '../governance/access.js';
+import { isSdkRole, type Principal, ROLES } from '../governance/access.js';
 import { badRequest, forbidden, unauthorized } from '../problems.js';
 import { selects } from './positions.js';
 
@@ -80,7 +80,7 @@ export function deliveryEnvironment(
       `this ${isSdkRole(principal.role) ? 'SDK key' : 'token'} is for environment "${principal.environments.join('", "')}", not "${environment}"`,
     );
   }
-  if (!isSdkRole(principal.role) && !['viewer', 'editor', 'publisher', 'admin'].includes(principal.role)) {
+  if (!isSdkRole(principal.role) && !(ROLES as readonly string[]).includes(principal.role)) {
     throw forbidden(`a ${principal.role} token may not read flags`);
   }
   return environment;

@@ -3,6 +3,7 @@
  * Server-Sent Events frames of the stream.
  */
 import { createHash } from 'node:crypto';
+import { SNAPSHOT_MAGIC } from '@switchyard/core';
 import { encodePositions } from './positions.js';
 import type { NamespaceView } from './view.js';
 
@@ -33,7 +34,7 @@ export function snapshotHeader(
 ): string {
   const namespaces: Record<string, number> = {};
   for (const [namespace, seq] of positionsOf(views)) namespaces[namespace] = seq;
-  return `#switchyard-snapshot 1 ${JSON.stringify({
+  return `${SNAPSHOT_MAGIC}${JSON.stringify({
     environment,
     namespaces,
     time: new Date(now).toISOString(),

@@ -6,7 +6,7 @@
  * Ordering: a view applies a patch only when its sequence is beyond the view's, so data never moves
  * back; patches that arrive while a view loads are held and applied after it, from its position on.
  */
-import type { CompiledFlag, EvaluationScope } from '@switchyard/core';
+import { type CompiledFlag, type EvaluationScope, splitKey } from '@switchyard/core';
 import type { DeliverySource, SourcePatch } from './source.js';
 import { NamespaceView, type ViewEngine } from './view.js';
 
@@ -245,12 +245,10 @@ export class EnvironmentScope implements EvaluationScope {
   }
 
   flag(flagKey: string): CompiledFlag | undefined {
-    return this.engineOf(flagKey.slice(0, flagKey.lastIndexOf('/')))?.flag(flagKey);
+    return this.engineOf(splitKey(flagKey).namespace)?.flag(flagKey);
   }
 
   inSegment(segmentKey: string, context: Record<string, unknown>): boolean {
-    return (
-      this.engineOf(segmentKey.slice(0, segmentKey.lastIndexOf('/')))?.inSegment(segmentKey, context) ?? false
-    );
+    return this.engineOf(splitKey(segmentKey).namespace)?.inSegment(segmentKey, context) ?? false;
   }
 }

@@ -4,7 +4,7 @@
  * Switchyard. Success and failure bodies follow the protocol's OpenAPI document.
  */
 import { createHash } from 'node:crypto';
-import type { EvaluationResult } from '@switchyard/core';
+import { type EvaluationResult, splitKey } from '@switchyard/core';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { empty, json, problem, problems, ref, serializeAsIs } from '../openapi/responses.js';
 import { HttpProblem } from '../problems.js';
@@ -123,48 +123,41 @@ function toBody(key: string, result: EvaluationResult): OfrepBody {
 }
 
 /** Evaluates a flag with its own type; loads namespaces that prerequisites or segments need, then again. */
-const SLOW = Symbol('slow');
+const NOT_LOADED = Symbol('not loaded');
 
 /**
- * The evaluation when everything it needs is in memory (the usual case), without a promise; `SLOW` when
- * a namespace must be loaded first.
+ * Evaluates a flag with its own type from what is in memory, without a promise: `NOT_LOADED` when its
+ * namespace is not, and otherwise the result, with the namespaces its prerequisites or segments needed but
+ * found unloaded left in `scope.missing`.
  */
 function evaluateLoaded(
   deps: DeliveryDeps,
   scope: EnvironmentScope,
   key: string,
   context: Record<string, unknown>,
-): EvaluationResult | undefined | typeof SLOW {
-  const namespace = key.slice(0, Math.max(0, key.lastIndexOf('/')));
-  if (deps.hub.loaded(scope.environment, namespace) === undefined) return SLOW;
-  const engine = scope.engineOf(namespace);
-  const flag = engine?.flag(key);
-  if (engine === undefined || flag === undefined) return undefined;
+): EvaluationResult | undefined | typeof NOT_LOADED {
   scope.missing.clear();
-  const result = engine.evaluate(key, flag.type, context, undefined);
-  return scope.missing.size === 0 ? result : SLOW;
+  const { namespace } = splitKey(key);
+  const engine = deps.hub.loaded(scope.environment, namespace) && scope.engineOf(namespace);
+  if (!engine) return NOT_LOADED;
+  const flag = engine.flag(key);
+  return flag === undefined ? undefined : engine.evaluate(key, flag.type, context, undefined);
 }
 
+/** Evaluates a flag, loading first the namespaces it needs (its own, then those of prerequisites and segments). */
 async function evaluate(
   deps: DeliveryDeps,
   scope: EnvironmentScope,
   key: string,
   context: Record<string, unknown>,
 ): Promise<EvaluationResult | undefined> {
-  const namespace = key.slice(0, Math.max(0, key.lastIndexOf('/')));
-  const view =
-    deps.hub.loaded(scope.environment, namespace) ?? (await deps.hub.existing(scope.environment, namespace));
-  if (view === undefined) return undefined;
   for (let attempt = 0; attempt < 4; attempt++) {
-    const engine = scope.engineOf(namespace);
-    const flag = engine?.flag(key);
-    if (engine === undefined || flag === undefined) return undefined;
-    scope.missing.clear();
-    const result = engine.evaluate(key, flag.type, context, undefined);
-    if (scope.missing.size === 0) return result;
-    const missing = [...scope.missing];
-    const loaded = await Promise.all(missing.map((ns) => deps.hub.existing(scope.environment, ns)));
-    if (loaded.every((v) => v === undefined)) return result;
+    const result = evaluateLoaded(deps, scope, key, context);
+    const needed = result === NOT_LOADED ? [splitKey(key).namespace] : [...scope.missing];
+    if (needed.length === 0) return result as EvaluationResult | undefined;
+    const loaded = await Promise.all(needed.map((ns) => deps.hub.existing(scope.environment, ns)));
+    // Namespaces that do not exist: what was found is the answer.
+    if (loaded.every((view) => view === undefined)) return result === NOT_LOADED ? undefined : result;
   }
   return undefined;
 }
@@ -249,13 +242,16 @@ export function ofrepRoutes(app: FastifyInstance, deps: DeliveryDeps, metrics?: 
         const e = error as OfrepRequestError;
         return sendOfrepError(reply, 400, { key, errorCode: e.errorCode, errorDetails: e.errorDetails });
       }
-      const namespace = key.slice(0, Math.max(0, key.lastIndexOf('/')));
-      if (!mayRead(principal, namespace)) {
+      if (!mayRead(principal, splitKey(key).namespace)) {
         throw new HttpProblem(403, 'Forbidden', `flag "${key}" is outside this key's namespaces`);
       }
       const scope = deps.hub.scope(environment);
+      // perf: the usual case (a loaded namespace, nothing else needed) is answered without a promise.
       const loaded = evaluateLoaded(deps, scope, key, context);
-      const result = loaded === SLOW ? await evaluate(deps, scope, key, context) : loaded;
+      const result =
+        loaded !== NOT_LOADED && scope.missing.size === 0
+          ? loaded
+          : await evaluate(deps, scope, key, context);
       if (result === undefined || result.errorCode === 'FLAG_NOT_FOUND') {
         count('not_found');
         return sendOfrepError(reply, 404, {

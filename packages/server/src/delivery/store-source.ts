@@ -13,6 +13,7 @@ import {
   SYSTEM_NAMESPACE,
   touchedBy,
 } from '@switchyard/store';
+import { selects } from './positions.js';
 import type { DeliverySource, SourceEvents } from './source.js';
 import type { Identity } from './view.js';
 
@@ -25,6 +26,35 @@ export function recordLine(delivered: DeliveredRecord): string {
   if (delivered.record === undefined) return `-${kind} ${delivered.key}`;
   return delivered.kind === 'flag' ? flagLine(delivered.record) : segmentLine(delivered.record);
 }
+
+/**
+ * The records some ledger events changed, by identity (`F ns/name`, `S ns/name`), each with the
+ * environments it changed in (`*`: all of them).
+ */
+function changesOf(namespace: string, events: readonly ChangeEvent[]): Map<Identity, Set<string>> {
+  const out = new Map<Identity, Set<string>>();
+  for (const event of events) {
+    const touched = touchedBy(event);
+    for (const [kind, names] of [
+      ['F', touched.flags],
+      ['S', touched.segments],
+    ] as const) {
+      for (const name of names) {
+        const identity = `${kind} ${namespace}/${name}`;
+        let environments = out.get(identity);
+        if (environments === undefined) {
+          environments = new Set();
+          out.set(identity, environments);
+        }
+        environments.add(touched.environment ?? '*');
+      }
+    }
+  }
+  return out;
+}
+
+const changedIn = (environments: Set<string> | undefined, environment: string) =>
+  environments !== undefined && (environments.has('*') || environments.has(environment));
 
 export class StoreSource implements DeliverySource {
   private events: SourceEvents | undefined;
@@ -71,8 +101,8 @@ export class StoreSource implements DeliverySource {
         );
         for (const namespace of page) {
           // A prefix selects the namespace itself and those under it, not `prefix-other`.
-          if (namespace === SYSTEM_NAMESPACE) continue;
-          if (prefix === '' || namespace === prefix || namespace.startsWith(`${prefix}/`)) out.add(namespace);
+          if (namespace !== SYSTEM_NAMESPACE && (prefix === '' || selects(prefix, namespace)))
+            out.add(namespace);
         }
         if (page.length < NAMESPACE_PAGE) break;
         after = page[page.length - 1];
@@ -114,11 +144,8 @@ export class StoreSource implements DeliverySource {
     // The ledger must reach back to `from + 1`, or the events in between were pruned.
     if (to > from && (events.length === 0 || events[0]!.seq !== from + 1)) return undefined;
     const changed = new Set<Identity>();
-    for (const event of events) {
-      const touched = touchedBy(event);
-      if (touched.environment !== undefined && touched.environment !== environment) continue;
-      for (const name of touched.flags) changed.add(`F ${namespace}/${name}`);
-      for (const name of touched.segments) changed.add(`S ${namespace}/${name}`);
+    for (const [identity, environments] of changesOf(namespace, events)) {
+      if (changedIn(environments, environment)) changed.add(identity);
     }
     return changed;
   }
@@ -147,38 +174,20 @@ export class StoreSource implements DeliverySource {
 
   private async patchFor(namespace: string, batch: ChangeEvent[]): Promise<void> {
     const environments = this.environments(namespace);
-    const flags = new Set<string>();
-    const segments = new Set<string>();
-    const only = new Map<string, Set<string>>();
-    for (const event of batch) {
-      const touched = touchedBy(event);
-      for (const [names, kind] of [
-        [touched.flags, 'F'],
-        [touched.segments, 'S'],
-      ] as const) {
-        for (const name of names) {
-          (kind === 'F' ? flags : segments).add(name);
-          // Which environments a record changed in: one, or all (`*`).
-          const id = `${kind} ${name}`;
-          const envs = only.get(id) ?? new Set<string>();
-          envs.add(touched.environment ?? '*');
-          only.set(id, envs);
-        }
-      }
-    }
+    const changes = changesOf(namespace, batch);
+    const names = (kind: 'F' | 'S') =>
+      [...changes.keys()].filter((id) => id[0] === kind).map((id) => id.slice(namespace.length + 3));
+    const flags = names('F');
+    const segments = names('S');
     const last = batch[batch.length - 1]!;
     let committedAt = Number.POSITIVE_INFINITY;
     for (const event of batch) committedAt = Math.min(committedAt, Date.parse(event.time));
     const lines = new Map<string, string[]>(environments.map((env) => [env, []]));
-    if (environments.length > 0 && flags.size + segments.size > 0) {
+    if (environments.length > 0 && changes.size > 0) {
       let records: Map<string, DeliveredRecord[]>;
       for (let attempt = 0; ; attempt++) {
         try {
-          records = await this.store.delivery.records(
-            namespace,
-            { flags: [...flags], segments: [...segments] },
-            environments,
-          );
+          records = await this.store.delivery.records(namespace, { flags, segments }, environments);
           break;
         } catch (error) {
           this.onError(error);
@@ -189,9 +198,8 @@ export class StoreSource implements DeliverySource {
       for (const [env, delivered] of records) {
         const out = lines.get(env)!;
         for (const record of delivered) {
-          const name = record.key.slice(namespace.length + 1);
-          const envs = only.get(`${record.kind === 'flag' ? 'F' : 'S'} ${name}`);
-          if (envs !== undefined && (envs.has('*') || envs.has(env))) out.push(recordLine(record));
+          const identity = `${record.kind === 'flag' ? 'F' : 'S'} ${record.key}`;
+          if (changedIn(changes.get(identity), env)) out.push(recordLine(record));
         }
       }
     }

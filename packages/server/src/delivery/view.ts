@@ -3,7 +3,7 @@
  * chunks of encoded bytes, so that serving a snapshot is a copy of chunks and a change re-encodes only
  * the chunk its key hashes to. `seq` is the ledger position the data reflects (at least).
  */
-import { FlagEngine } from '@switchyard/core';
+import { FlagEngine, lineIdentity, parseRecordLine, SNAPSHOT_MAGIC } from '@switchyard/core';
 
 /** A record line's identity: `F <key>` or `S <key>`. */
 export type Identity = string;
@@ -14,12 +14,8 @@ const TARGET_LINES = 512;
 /** Changes to one chunk beyond which it is re-encoded whole rather than spliced. */
 const SPLICE_LIMIT = 4;
 
-/** `F key\t{…}` → `F key`; `-F key` → `F key`. */
-export function identityOf(line: string): Identity {
-  if (line.charCodeAt(0) === 0x2d) return line.slice(1);
-  const tab = line.indexOf('\t');
-  return tab === -1 ? line : line.slice(0, tab);
-}
+/** A record line's identity (core's `lineIdentity`): `F key` for `F key\t{…}` and `-F key` alike. */
+export const identityOf = lineIdentity;
 
 function hashOf(identity: string): number {
   // FNV-1a over UTF-16 code units: only spreads keys over chunks, so it need not match any spec.
@@ -180,24 +176,23 @@ export class ViewEngine extends FlagEngine {
   constructor(view: NamespaceView, options: ConstructorParameters<typeof FlagEngine>[0]) {
     super(options);
     const header = Buffer.from(
-      `#switchyard-snapshot 1 ${JSON.stringify({ environment: view.environment, namespaces: { [view.namespace]: view.seq } })}\n`,
+      `${SNAPSHOT_MAGIC}${JSON.stringify({ environment: view.environment, namespaces: { [view.namespace]: view.seq } })}\n`,
     );
     this.loadSnapshot(Buffer.concat([header, ...view.body()]));
   }
 
   applyLines(lines: readonly string[]): void {
     for (const line of lines) {
-      const kind = line.charCodeAt(0) === 0x2d ? line.charCodeAt(1) : line.charCodeAt(0);
-      const removal = line.charCodeAt(0) === 0x2d;
-      const key = removal ? line.slice(3) : line.slice(2, line.indexOf('\t'));
-      if (removal) {
-        if (kind === 0x46) this.deleteFlag(key);
-        else this.deleteSegment(key);
+      const change = parseRecordLine(line);
+      if (change === undefined) continue;
+      if (change.op === 'remove') {
+        if (change.kind === 'flag') this.deleteFlag(change.key);
+        else this.deleteSegment(change.key);
         continue;
       }
-      const record = JSON.parse(line.slice(line.indexOf('\t') + 1));
-      if (kind === 0x46) this.setFlag({ key, ...record });
-      else this.setSegment({ key, state: record });
+      const record = JSON.parse(change.json);
+      if (change.kind === 'flag') this.setFlag({ key: change.key, ...record });
+      else this.setSegment({ key: change.key, state: record });
     }
   }
 }
