@@ -48,7 +48,7 @@ export interface EnvironmentRecord {
 }
 
 const ENVIRONMENT_CACHE_MS = 5000;
-const CONCURRENT_BATCHES = 32;
+const CONCURRENT_BATCHES = 4;
 /** Attempts of a change to the latest state (no expected version) that keeps losing races. */
 const LATEST_RETRIES = 20;
 

@@ -2,13 +2,16 @@
  * The embedded adapter: one LMDB environment in one directory, safe for several processes to read
  * while one or more write (LMDB serialises writers with its own lock).
  *
- * Each commit runs as a child transaction of lmdb-js's batched write transaction: its preconditions,
- * writes, ledger append and head update happen together or not at all, and commits made concurrently
- * share one durable flush (group commit). A commit resolves only after the flush, so an acknowledged
- * change survives a crash of the process or the machine. Counters (`addCounts`) live in a database of their
+ * Each commit is one conditional block of lmdb-js's batched write transaction, carried out on its write
+ * thread: its preconditions and the ledger head's revision are checked there, and its writes, ledger
+ * append and head update happen together or not at all. Commits made concurrently share one transaction
+ * and one durable flush (group commit), and a commit may be queued behind the commits of its namespace
+ * not yet written, on the head they will leave; if one of them is refused, those behind it are queued
+ * again. A commit resolves only after the flush, so an acknowledged change survives a crash of the
+ * process or the machine. Counters (`addCounts`) live in a database of their
  * own, keyed like records, and are flushed the same way.
  */
-import { ABORT, type Database, open, type RootDatabase } from 'lmdb';
+import { type Database, open, type RootDatabase } from 'lmdb';
 import type {
   Commit,
   CommitListener,
@@ -41,6 +44,22 @@ interface StoredEntry {
 // The largest code point: every path that starts with a prefix sorts before prefix + this.
 const END = '\u{10FFFF}';
 
+// Each namespace's head has a revision, the version of this record, bumped by every commit and prune:
+// commits are written on condition that it has not moved. "\u0000" sorts before the namespace's records.
+const markerKey = (namespace: string) => `${namespace}\u0000`;
+const MARKER = Buffer.alloc(0);
+// lmdb-js's default largest key, less a margin for its own encoding of string keys.
+const MAX_KEY_BYTES = 1970;
+// A commit queued behind others that were not written is queued again; so is one that lost the head to
+// another process. Past this many tries, the store is too contended to call it anything but unavailable.
+const HEAD_RETRIES = 100;
+
+/** A namespace's head as the commits queued so far leave it; `chain` is shared by commits queued on each other. */
+interface PendingHead extends LedgerHead {
+  revision: number;
+  chain: object;
+}
+
 // perf: a record's key is one string, "namespace \x01 path" (string keys encode about twice as fast as
 // [namespace, path] arrays); \x01 sorts below every character of a namespace, so order is the same.
 const SEPARATOR = '\u0001';
@@ -54,6 +73,7 @@ export class LmdbAdapter implements StoreAdapter {
   private readonly heads: Database<LedgerHead, string>;
   private readonly counters: Database<number, string>;
   private readonly listeners = new Set<CommitListener>();
+  private readonly pending = new Map<string, PendingHead>();
   private closed = false;
 
   constructor(options: LmdbAdapterOptions) {
@@ -121,44 +141,121 @@ export class LmdbAdapter implements StoreAdapter {
   async commit(commit: Commit): Promise<CommitOutcome> {
     this.check();
     const ns = commit.namespace;
-    let outcome: CommitOutcome | undefined;
-    await this.records.childTransaction(() => {
-      for (const p of commit.preconditions) {
-        const entry = this.records.getEntry(recordKey(ns, p.path));
-        const actual = entry === undefined ? 0 : (entry.version ?? 0);
-        if (actual !== p.version) {
-          outcome = { ok: false, path: p.path, expected: p.version, actual };
-          return ABORT;
+    // A key LMDB refuses would throw halfway through queueing the writes: refuse the commit before any.
+    for (const w of commit.puts) this.checkKey(ns, w.path);
+    for (const path of commit.deletes) this.checkKey(ns, path);
+    for (let attempt = 1; ; attempt++) {
+      const base = this.headFor(ns);
+      const seq = base.seq + 1;
+      const hash = chainHash(base.hash, seq, commit.event.digest);
+      const next: PendingHead = {
+        seq,
+        hash,
+        checkpoint: base.checkpoint,
+        revision: base.revision + 1,
+        chain: base.chain,
+      };
+      this.pending.set(ns, next);
+      let written: boolean;
+      try {
+        written = await this.conditionally(
+          [
+            { key: markerKey(ns), version: base.revision },
+            ...commit.preconditions.map((p) => ({ key: recordKey(ns, p.path), version: p.version })),
+          ],
+          () => {
+            for (const w of commit.puts) {
+              // perf: a Buffer view of the same bytes, not a copy.
+              this.records.put(
+                recordKey(ns, w.path),
+                Buffer.from(w.value.buffer, w.value.byteOffset, w.value.byteLength),
+                w.version,
+              );
+            }
+            for (const path of commit.deletes) this.records.remove(recordKey(ns, path));
+            this.ledger.put([ns, seq], {
+              prevHash: base.hash,
+              hash,
+              digest: commit.event.digest,
+              body: commit.event.body,
+            });
+            this.heads.put(ns, { seq, hash, checkpoint: base.checkpoint });
+            this.records.put(markerKey(ns), MARKER, next.revision);
+          },
+        );
+      } catch (error) {
+        this.forget(ns, next.chain);
+        throw new UnavailableError(`the LMDB commit failed: ${(error as Error).message}`);
+      }
+      if (written) {
+        await this.root.flushed;
+        for (const listener of this.listeners) listener(ns, seq);
+        return { ok: true, seq, hash };
+      }
+      // Not written: the head moved (another process wrote, or an earlier commit of this chain was not
+      // written), or a precondition failed. Only the second is the caller's answer.
+      this.forget(ns, next.chain);
+      this.root.resetReadTxn();
+      if ((this.records.getEntry(markerKey(ns))?.version ?? 0) === base.revision) {
+        for (const p of commit.preconditions) {
+          const entry = this.records.getEntry(recordKey(ns, p.path));
+          const actual = entry === undefined ? 0 : (entry.version ?? 0);
+          if (actual !== p.version) return { ok: false, path: p.path, expected: p.version, actual };
         }
       }
-      const head = this.heads.get(ns) ?? { seq: 0, hash: GENESIS, checkpoint: null };
-      const seq = head.seq + 1;
-      const hash = chainHash(head.hash, seq, commit.event.digest);
-      for (const w of commit.puts) {
-        // perf: a Buffer view of the same bytes, not a copy.
-        this.records.putSync(
-          recordKey(ns, w.path),
-          Buffer.from(w.value.buffer, w.value.byteOffset, w.value.byteLength),
-          w.version,
+      if (attempt >= HEAD_RETRIES) {
+        throw new UnavailableError(
+          `the LMDB commit to "${ns}" lost the race for the ledger head ${attempt} times`,
         );
       }
-      for (const path of commit.deletes) this.records.removeSync(recordKey(ns, path));
-      this.ledger.putSync([ns, seq], {
-        prevHash: head.hash,
-        hash,
-        digest: commit.event.digest,
-        body: commit.event.body,
-      });
-      this.heads.putSync(ns, { seq, hash, checkpoint: head.checkpoint });
-      outcome = { ok: true, seq, hash };
-      return undefined;
-    });
-    if (outcome === undefined) throw new UnavailableError('the LMDB commit did not run');
-    if (outcome.ok) {
-      await this.root.flushed;
-      for (const listener of this.listeners) listener(ns, outcome.seq);
     }
-    return outcome;
+  }
+
+  /**
+   * Queues `write`'s puts and removes as one conditional block of lmdb-js's batched write transaction:
+   * they are written, on its write thread, only if every record has its version (0: absent). Resolves
+   * whether they were.
+   */
+  private conditionally(
+    conditions: readonly { key: string; version: number }[],
+    write: () => void,
+  ): Promise<boolean> {
+    const nest = (i: number): Promise<boolean> => {
+      if (i === conditions.length) {
+        write();
+        return Promise.resolve(true);
+      }
+      const { key, version } = conditions[i]!;
+      let inner: Promise<boolean> = Promise.resolve(false);
+      // lmdb-js takes null for "no entry" (its types say number).
+      const outer = this.records.ifVersion(key, version === 0 ? (null as unknown as number) : version, () => {
+        inner = nest(i + 1);
+      }) as Promise<boolean>;
+      return Promise.all([outer, inner]).then(([a, b]) => a && b);
+    };
+    return nest(0);
+  }
+
+  /** The head the next commit of `ns` follows: after the commits queued and not yet written, else as stored. */
+  private headFor(ns: string): PendingHead {
+    const pending = this.pending.get(ns);
+    if (pending !== undefined) return pending;
+    const stored = this.heads.get(ns) ?? { seq: 0, hash: GENESIS, checkpoint: null };
+    const revision = this.records.getEntry(markerKey(ns))?.version ?? 0;
+    return { ...stored, revision, chain: {} };
+  }
+
+  /** Drops the queued head of `ns` if it belongs to `chain` (whose commits will not be written). */
+  private forget(ns: string, chain: object): void {
+    if (this.pending.get(ns)?.chain === chain) this.pending.delete(ns);
+  }
+
+  private checkKey(ns: string, path: string): void {
+    if (Buffer.byteLength(recordKey(ns, path)) > MAX_KEY_BYTES) {
+      throw new UnavailableError(
+        `record path "${path.slice(0, 80)}…" in "${ns}" is too long for LMDB (at most ${MAX_KEY_BYTES} bytes with its namespace)`,
+      );
+    }
   }
 
   async readLedger(namespace: string, fromSeq: number, limit: number): Promise<LedgerEntry[]> {
@@ -191,6 +288,9 @@ export class LmdbAdapter implements StoreAdapter {
         this.ledger.removeSync(key);
       }
       this.heads.putSync(namespace, { ...head, checkpoint: { seq: last, hash: kept.hash } });
+      // Commits queued on the head as it was are refused and queued again on this one.
+      const marker = markerKey(namespace);
+      this.records.putSync(marker, MARKER, (this.records.getEntry(marker)?.version ?? 0) + 1);
     });
     await this.root.flushed;
   }
