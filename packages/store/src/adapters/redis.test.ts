@@ -1,4 +1,6 @@
-import { after } from 'node:test';
+import assert from 'node:assert/strict';
+import { after, describe, test } from 'node:test';
+import { Redis } from 'ioredis';
 import { runConformanceSuite } from '../conformance/suite.js';
 import { startRedisCluster, startRedisStandalone } from '../testing/redis-servers.js';
 import { RedisAdapter } from './redis.js';
@@ -24,4 +26,37 @@ runConformanceSuite({
     stops.push(() => cluster.stop());
     return new RedisAdapter({ url: cluster.url, waitReplicas: 1 });
   },
+});
+
+describe('redis key layout', () => {
+  test('marks an empty Redis with its layout, and refuses one holding data of layout 1', async () => {
+    const server = await startRedisStandalone();
+    stops.push(() => server.stop());
+    const fresh = new RedisAdapter({ url: server.url });
+    assert.equal(await fresh.get('layout/ns', 'flag/x'), undefined);
+    const raw = new Redis(server.url);
+    assert.equal(await raw.get('sy:layout'), '2');
+
+    // What layout 1 left: a namespace registered and its records in keys of their own, no layout key.
+    await raw.zadd('old:ns', 0, 'layout/ns');
+    await raw.set('old:{layout/ns}:r:flag/x', '1:{"_v":1}');
+    const old = new RedisAdapter({ url: server.url, keyPrefix: 'old' });
+    await assert.rejects(
+      old.get('layout/ns', 'flag/x'),
+      /key layout 1 \(prefix "old"\).*reads layout 2 only/,
+    );
+    await assert.rejects(
+      old.commit({
+        namespace: 'layout/ns',
+        preconditions: [],
+        puts: [{ path: 'flag/y', version: 1, value: new Uint8Array([1]) }],
+        deletes: [],
+        event: { digest: '0'.repeat(64), body: new Uint8Array([1]) },
+      }),
+      /key layout 1/,
+    );
+    assert.equal(await raw.hlen('old:{layout/ns}:r'), 0, 'nothing written over the old data');
+    await Promise.all([fresh.close(), old.close()]);
+    raw.disconnect();
+  });
 });

@@ -8,12 +8,13 @@
  *   sy:{ns}:h          hash: seq, hash (ledger head), cseq, chash (checkpoint)
  *   sy:{ns}:k          sorted set of record paths (all scores 0, so ordered by bytes)
  *   sy:{ns}:l          stream: the ledger, entry id 0-seq, fields p (prev hash), h, d (digest), b (body)
- *   sy:{ns}:r:{path}   string "version:value"
+ *   sy:{ns}:r          hash: record path → "version:value"
  *   sy:{ns}:c:{id}     marker of an applied commit id (an hour), so a re-sent commit applies once
  *   sy:{ns}:n          hash: counter path → count (counters, outside the ledger)
  *   sy:{ns}:nk         sorted set of counter paths (all scores 0)
  *   sy:{ns}:a:{id}     marker of an applied addCounts call (an hour), so a re-sent call applies once
  *   sy:ns              sorted set of namespaces (one slot; updated before each namespace's first commit)
+ *   sy:layout          this layout's number, "2" (layout 1 kept each record in a key of its own)
  *
  * Durability: a commit resolves once the shard applied it and, with `waitReplicas`, once that many
  * replicas acknowledged it (WAIT). See the package README for what survives a failover.
@@ -33,9 +34,9 @@ import type {
   StoredCount,
   StoredRecord,
 } from '../contract.js';
-import { UnavailableError } from '../errors.js';
+import { StoreError, UnavailableError } from '../errors.js';
 import { chainHash, GENESIS } from '../ledger.js';
-import { ADD_COUNTS, COMMIT, PRUNE } from './redis-scripts.js';
+import { ADD_COUNTS, COMMIT, PRUNE, packCommit } from './redis-scripts.js';
 
 export interface RedisAdapterOptions {
   /** A client to use; the adapter does not close it. */
@@ -57,6 +58,8 @@ type ScriptedClient = (Redis | Cluster) & {
 };
 
 const COLON = 0x3a;
+/** The key layout this adapter reads and writes (see the module comment). */
+const LAYOUT = '2';
 const HEAD_RETRIES = 1000;
 
 /**
@@ -104,12 +107,13 @@ export class RedisAdapter implements StoreAdapter {
   private subscriber: Redis | Cluster | undefined;
   /** Settles once the notification subscription is in place; commits wait for it, so none goes unseen. */
   private subscribed: Promise<unknown> = Promise.resolve();
+  private layoutChecked: Promise<void> | undefined;
 
   constructor(private readonly options: RedisAdapterOptions) {
     const client = options.client ?? (options.url ? connectRedis(options.url, options) : undefined);
     if (client === undefined) throw new Error('RedisAdapter needs a client or a url');
     this.owned = options.client === undefined;
-    client.defineCommand('sycommit', { lua: COMMIT });
+    client.defineCommand('sycommit', { numberOfKeys: 5, lua: COMMIT });
     client.defineCommand('syprune', { numberOfKeys: 2, lua: PRUNE });
     client.defineCommand('sycount', { numberOfKeys: 3, lua: ADD_COUNTS });
     this.client = client as ScriptedClient;
@@ -121,8 +125,29 @@ export class RedisAdapter implements StoreAdapter {
     return `${this.prefix}:{${namespace}}:${suffix}`;
   }
 
-  private record(namespace: string, path: string): string {
-    return this.key(namespace, `r:${path}`);
+  /**
+   * Refuses a Redis that holds Switchyard data in another layout, rather than reading it as empty; marks
+   * a Redis with no Switchyard data as this layout. Checked once, before the first record is read or written.
+   */
+  private layout(): Promise<void> {
+    this.layoutChecked ??= (async () => {
+      const key = `${this.prefix}:layout`;
+      const [found, namespaces] = await Promise.all([
+        this.client.get(key),
+        this.client.exists(`${this.prefix}:ns`),
+      ]).catch(unavailable);
+      if (found === LAYOUT || (found === null && namespaces === 0)) {
+        if (found === null) await this.client.set(key, LAYOUT, 'NX').catch(unavailable);
+        return;
+      }
+      throw new StoreError(
+        `this Redis holds Switchyard data in key layout ${found ?? '1'} (prefix "${this.prefix}"); this version reads layout ${LAYOUT} only and has no migration: use an empty Redis or another key prefix`,
+      );
+    })();
+    this.layoutChecked.catch(() => {
+      this.layoutChecked = undefined; // an unreachable Redis is asked again next time
+    });
+    return this.layoutChecked;
   }
 
   private static parse(path: string, raw: Buffer | null): StoredRecord | undefined {
@@ -132,15 +157,15 @@ export class RedisAdapter implements StoreAdapter {
   }
 
   async get(namespace: string, path: string): Promise<StoredRecord | undefined> {
-    const raw = await this.client.getBuffer(this.record(namespace, path)).catch(unavailable);
+    await this.layout();
+    const raw = await this.client.hgetBuffer(this.key(namespace, 'r'), path).catch(unavailable);
     return RedisAdapter.parse(path, raw);
   }
 
   async getMany(namespace: string, paths: readonly string[]): Promise<(StoredRecord | undefined)[]> {
     if (paths.length === 0) return [];
-    const raws = await this.client
-      .mgetBuffer(...paths.map((p) => this.record(namespace, p)))
-      .catch(unavailable);
+    await this.layout();
+    const raws = await this.client.hmgetBuffer(this.key(namespace, 'r'), ...paths).catch(unavailable);
     return paths.map((path, i) => RedisAdapter.parse(path, raws[i] ?? null));
   }
 
@@ -163,6 +188,7 @@ export class RedisAdapter implements StoreAdapter {
 
   async commit(commit: Commit): Promise<CommitOutcome> {
     const ns = commit.namespace;
+    await this.layout();
     await this.subscribed;
     if (!this.registered.has(ns)) {
       await this.client.zadd(`${this.prefix}:ns`, 0, ns).catch(unavailable);
@@ -174,33 +200,25 @@ export class RedisAdapter implements StoreAdapter {
       this.key(ns, 'k'),
       this.key(ns, 'l'),
       this.key(ns, `c:${id}`),
-      ...commit.preconditions.map((p) => this.record(ns, p.path)),
-      ...commit.puts.map((w) => this.record(ns, w.path)),
-      ...commit.deletes.map((path) => this.record(ns, path)),
+      this.key(ns, 'r'),
     ];
-    const tail: (string | number | Buffer)[] = [];
-    for (const p of commit.preconditions) tail.push(p.path, p.version);
-    for (const w of commit.puts) tail.push(w.path, w.version, Buffer.from(w.value));
-    for (const path of commit.deletes) tail.push(path);
+    const packed = packCommit(commit.preconditions, commit.puts, commit.deletes);
+    const body = Buffer.from(commit.event.body);
     let head = this.heads.get(ns) ?? (await this.ledgerHead(ns));
     for (let attempt = 0; attempt < HEAD_RETRIES; attempt++) {
       const hash = chainHash(head.hash, head.seq + 1, commit.event.digest);
       const reply = await this.client
         .sycommitBuffer(
-          keys.length,
           ...keys,
           head.seq,
           head.hash,
           hash,
           commit.event.digest,
-          Buffer.from(commit.event.body),
-          commit.preconditions.length,
-          commit.puts.length,
-          commit.deletes.length,
+          body,
           this.channel,
           ns,
           GENESIS,
-          ...tail,
+          packed,
         )
         .catch(unavailable);
       const word = reply[0]!.toString();
