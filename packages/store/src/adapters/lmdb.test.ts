@@ -1,8 +1,11 @@
+import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after } from 'node:test';
+import { after, describe, test } from 'node:test';
+import { encoder, event } from '../conformance/fixtures.js';
 import { runConformanceSuite } from '../conformance/suite.js';
+import { chainHash, GENESIS } from '../ledger.js';
 import { LmdbAdapter } from './lmdb.js';
 
 const dirs: string[] = [];
@@ -17,4 +20,114 @@ runConformanceSuite({
     dirs.push(dir);
     return new LmdbAdapter({ path: dir });
   },
+});
+
+describe('lmdb commits queued on each other', () => {
+  const open = () => {
+    const dir = mkdtempSync(join(tmpdir(), 'switchyard-lmdb-'));
+    dirs.push(dir);
+    return new LmdbAdapter({ path: dir });
+  };
+  const put = (path: string) => ({ path, version: 1, value: encoder.encode(path) });
+
+  /** The namespace's ledger links up from its checkpoint (or the start) to its head. */
+  async function assertChain(adapter: LmdbAdapter, ns: string): Promise<number[]> {
+    const head = await adapter.ledgerHead(ns);
+    const entries = await adapter.readLedger(ns, 0, 10_000);
+    let prev = head.checkpoint?.hash ?? GENESIS;
+    let seq = head.checkpoint?.seq ?? 0;
+    for (const e of entries) {
+      assert.equal(e.seq, seq + 1, 'no gap and no repeat');
+      assert.equal(e.prevHash, prev);
+      assert.equal(e.hash, chainHash(prev, e.seq, e.digest));
+      prev = e.hash;
+      seq = e.seq;
+    }
+    assert.deepEqual([seq, prev], [head.seq, head.hash]);
+    return entries.map((e) => e.seq);
+  }
+
+  test('a refused commit does not take down the ones queued behind it', async () => {
+    const adapter = open();
+    await adapter.commit({
+      namespace: 'q/ns',
+      preconditions: [],
+      puts: [put('taken')],
+      deletes: [],
+      event: event('first'),
+    });
+    const outcomes = await Promise.all(
+      Array.from({ length: 60 }, (_, i) =>
+        adapter.commit({
+          namespace: 'q/ns',
+          // every 5th insists that "taken" does not exist yet, and is refused
+          preconditions: i % 5 === 0 ? [{ path: 'taken', version: 0 }] : [{ path: `p${i}`, version: 0 }],
+          puts: [put(`p${i}`)],
+          deletes: [],
+          event: event(`commit ${i}`),
+        }),
+      ),
+    );
+    outcomes.forEach((outcome, i) => {
+      if (i % 5 === 0) assert.deepEqual(outcome, { ok: false, path: 'taken', expected: 0, actual: 1 });
+      else assert.equal(outcome.ok, true, `commit ${i}`);
+    });
+    const written = outcomes.filter((o) => o.ok).map((o) => (o.ok ? o.seq : 0));
+    assert.deepEqual(
+      [...written].sort((a, b) => a - b),
+      Array.from({ length: 48 }, (_, i) => i + 2),
+    );
+    assert.deepEqual(
+      await assertChain(adapter, 'q/ns'),
+      Array.from({ length: 49 }, (_, i) => i + 1),
+    );
+    const refused = await adapter.getMany('q/ns', ['p0', 'p5', 'p1']);
+    assert.deepEqual(
+      refused.map((r) => r?.version),
+      [undefined, undefined, 1],
+    );
+    await adapter.close();
+  });
+
+  test('a prune while commits are queued leaves one chain, from its checkpoint', async () => {
+    const adapter = open();
+    const commits = Array.from({ length: 40 }, (_, i) =>
+      adapter.commit({
+        namespace: 'q/prune',
+        preconditions: [],
+        puts: [put(`r${i}`)],
+        deletes: [],
+        event: event(`commit ${i}`),
+      }),
+    );
+    await commits[9];
+    const prune = adapter.pruneLedger('q/prune', 5);
+    const outcomes = await Promise.all([...commits, prune]);
+    assert.ok(outcomes.slice(0, 40).every((o) => o !== undefined && o.ok));
+    const head = await adapter.ledgerHead('q/prune');
+    assert.equal(head.seq, 40);
+    assert.equal(head.checkpoint?.seq, 5);
+    assert.deepEqual(
+      await assertChain(adapter, 'q/prune'),
+      Array.from({ length: 35 }, (_, i) => i + 6),
+    );
+    await adapter.close();
+  });
+
+  test('a path LMDB cannot hold is refused before anything of its commit is written', async () => {
+    const adapter = open();
+    await assert.rejects(
+      adapter.commit({
+        namespace: 'q/long',
+        preconditions: [],
+        puts: [put('short'), put(`long/${'x'.repeat(3000)}`)],
+        deletes: [],
+        event: event('too long'),
+      }),
+      /too long for LMDB/,
+    );
+    assert.equal(await adapter.get('q/long', 'short'), undefined);
+    assert.equal((await adapter.ledgerHead('q/long')).seq, 0);
+    await adapter.close();
+  });
 });

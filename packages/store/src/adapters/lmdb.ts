@@ -44,10 +44,11 @@ interface StoredEntry {
 // The largest code point: every path that starts with a prefix sorts before prefix + this.
 const END = '\u{10FFFF}';
 
-// Each namespace's head has a revision, the version of this record, bumped by every commit and prune:
-// commits are written on condition that it has not moved. "\u0000" sorts before the namespace's records.
-const markerKey = (namespace: string) => `${namespace}\u0000`;
-const MARKER = Buffer.alloc(0);
+// A namespace's ledger head is its entry in `heads`. Its revision, bumped by every commit and prune, is the
+// version of its entry in `revisions` (an empty value): commits are written on condition that it has not
+// moved. Builds before `revisions` existed ignore it, so a store can be opened by one and back again (not
+// by both at once).
+const NO_VALUE = Buffer.alloc(0);
 // lmdb-js's default largest key, less a margin for its own encoding of string keys.
 const MAX_KEY_BYTES = 1970;
 // A commit queued behind others that were not written is queued again; so is one that lost the head to
@@ -71,6 +72,7 @@ export class LmdbAdapter implements StoreAdapter {
   private readonly records: Database<Buffer, string>;
   private readonly ledger: Database<StoredEntry, [string, number]>;
   private readonly heads: Database<LedgerHead, string>;
+  private readonly revisions: Database<Buffer, string>;
   private readonly counters: Database<number, string>;
   private readonly listeners = new Set<CommitListener>();
   private readonly pending = new Map<string, PendingHead>();
@@ -85,6 +87,12 @@ export class LmdbAdapter implements StoreAdapter {
     });
     this.ledger = this.root.openDB<StoredEntry, [string, number]>({ name: 'ledger' });
     this.heads = this.root.openDB<LedgerHead, string>({ name: 'heads' });
+    // perf: a small database of its own, so the revisions a group commit moves share a few pages.
+    this.revisions = this.root.openDB<Buffer, string>({
+      name: 'revisions',
+      useVersions: true,
+      encoding: 'binary',
+    });
     // Counters (outside the ledger), keyed like records.
     this.counters = this.root.openDB<number, string>({ name: 'counters' });
   }
@@ -142,8 +150,10 @@ export class LmdbAdapter implements StoreAdapter {
     this.check();
     const ns = commit.namespace;
     // A key LMDB refuses would throw halfway through queueing the writes: refuse the commit before any.
-    for (const w of commit.puts) this.checkKey(ns, w.path);
-    for (const path of commit.deletes) this.checkKey(ns, path);
+    const putKeys = commit.puts.map((w) => this.checkedKey(ns, w.path));
+    const deleteKeys = commit.deletes.map((path) => this.checkedKey(ns, path));
+    // perf: Buffer views of the same bytes, not copies.
+    const puts = commit.puts.map((w) => Buffer.from(w.value.buffer, w.value.byteOffset, w.value.byteLength));
     for (let attempt = 1; ; attempt++) {
       const base = this.headFor(ns);
       const seq = base.seq + 1;
@@ -156,31 +166,27 @@ export class LmdbAdapter implements StoreAdapter {
         chain: base.chain,
       };
       this.pending.set(ns, next);
+      // Everything is prepared before the writes are queued: a throw among them would leave the ones
+      // queued before it in the block.
+      const entry = { prevHash: base.hash, hash, digest: commit.event.digest, body: commit.event.body };
       let written: boolean;
       try {
         written = await this.conditionally(
           [
-            { key: markerKey(ns), version: base.revision },
-            ...commit.preconditions.map((p) => ({ key: recordKey(ns, p.path), version: p.version })),
+            { db: this.revisions, key: ns, version: base.revision },
+            ...commit.preconditions.map((p) => ({
+              db: this.records,
+              key: recordKey(ns, p.path),
+              version: p.version,
+            })),
           ],
           () => {
-            for (const w of commit.puts) {
-              // perf: a Buffer view of the same bytes, not a copy.
-              this.records.put(
-                recordKey(ns, w.path),
-                Buffer.from(w.value.buffer, w.value.byteOffset, w.value.byteLength),
-                w.version,
-              );
-            }
-            for (const path of commit.deletes) this.records.remove(recordKey(ns, path));
-            this.ledger.put([ns, seq], {
-              prevHash: base.hash,
-              hash,
-              digest: commit.event.digest,
-              body: commit.event.body,
-            });
+            for (let i = 0; i < puts.length; i++)
+              this.records.put(putKeys[i]!, puts[i]!, commit.puts[i]!.version);
+            for (const key of deleteKeys) this.records.remove(key);
+            this.ledger.put([ns, seq], entry);
+            this.revisions.put(ns, NO_VALUE, next.revision);
             this.heads.put(ns, { seq, hash, checkpoint: base.checkpoint });
-            this.records.put(markerKey(ns), MARKER, next.revision);
           },
         );
       } catch (error) {
@@ -188,6 +194,8 @@ export class LmdbAdapter implements StoreAdapter {
         throw new UnavailableError(`the LMDB commit failed: ${(error as Error).message}`);
       }
       if (written) {
+        // Nothing queued behind it: the stored head is the head again (so the map holds only busy namespaces).
+        if (this.pending.get(ns) === next) this.pending.delete(ns);
         await this.root.flushed;
         for (const listener of this.listeners) listener(ns, seq);
         return { ok: true, seq, hash };
@@ -196,7 +204,7 @@ export class LmdbAdapter implements StoreAdapter {
       // written), or a precondition failed. Only the second is the caller's answer.
       this.forget(ns, next.chain);
       this.root.resetReadTxn();
-      if ((this.records.getEntry(markerKey(ns))?.version ?? 0) === base.revision) {
+      if ((this.revisions.getEntry(ns)?.version ?? 0) === base.revision) {
         for (const p of commit.preconditions) {
           const entry = this.records.getEntry(recordKey(ns, p.path));
           const actual = entry === undefined ? 0 : (entry.version ?? 0);
@@ -217,7 +225,7 @@ export class LmdbAdapter implements StoreAdapter {
    * whether they were.
    */
   private conditionally(
-    conditions: readonly { key: string; version: number }[],
+    conditions: readonly { db: Database<Buffer, string>; key: string; version: number }[],
     write: () => void,
   ): Promise<boolean> {
     const nest = (i: number): Promise<boolean> => {
@@ -225,10 +233,10 @@ export class LmdbAdapter implements StoreAdapter {
         write();
         return Promise.resolve(true);
       }
-      const { key, version } = conditions[i]!;
+      const { db, key, version } = conditions[i]!;
       let inner: Promise<boolean> = Promise.resolve(false);
       // lmdb-js takes null for "no entry" (its types say number).
-      const outer = this.records.ifVersion(key, version === 0 ? (null as unknown as number) : version, () => {
+      const outer = db.ifVersion(key, version === 0 ? (null as unknown as number) : version, () => {
         inner = nest(i + 1);
       }) as Promise<boolean>;
       return Promise.all([outer, inner]).then(([a, b]) => a && b);
@@ -240,9 +248,16 @@ export class LmdbAdapter implements StoreAdapter {
   private headFor(ns: string): PendingHead {
     const pending = this.pending.get(ns);
     if (pending !== undefined) return pending;
-    const stored = this.heads.get(ns) ?? { seq: 0, hash: GENESIS, checkpoint: null };
-    const revision = this.records.getEntry(markerKey(ns))?.version ?? 0;
-    return { ...stored, revision, chain: {} };
+    const { head, revision } = this.storedHead(ns);
+    return { ...head, revision, chain: {} };
+  }
+
+  /** The head as stored, and its revision (0 before its first commit under this build). */
+  private storedHead(ns: string): { head: LedgerHead; revision: number } {
+    return {
+      head: this.heads.get(ns) ?? { seq: 0, hash: GENESIS, checkpoint: null },
+      revision: this.revisions.getEntry(ns)?.version ?? 0,
+    };
   }
 
   /** Drops the queued head of `ns` if it belongs to `chain` (whose commits will not be written). */
@@ -250,12 +265,16 @@ export class LmdbAdapter implements StoreAdapter {
     if (this.pending.get(ns)?.chain === chain) this.pending.delete(ns);
   }
 
-  private checkKey(ns: string, path: string): void {
-    if (Buffer.byteLength(recordKey(ns, path)) > MAX_KEY_BYTES) {
+  /** The record's key, refused before any write is queued if LMDB would refuse it. */
+  private checkedKey(ns: string, path: string): string {
+    const key = recordKey(ns, path);
+    // perf: a UTF-8 character takes at most 3 bytes per UTF-16 unit, so short keys need no count.
+    if (key.length * 3 > MAX_KEY_BYTES && Buffer.byteLength(key) > MAX_KEY_BYTES) {
       throw new UnavailableError(
         `record path "${path.slice(0, 80)}…" in "${ns}" is too long for LMDB (at most ${MAX_KEY_BYTES} bytes with its namespace)`,
       );
     }
+    return key;
   }
 
   async readLedger(namespace: string, fromSeq: number, limit: number): Promise<LedgerEntry[]> {
@@ -273,24 +292,23 @@ export class LmdbAdapter implements StoreAdapter {
 
   async ledgerHead(namespace: string): Promise<LedgerHead> {
     this.check();
-    return this.heads.get(namespace) ?? { seq: 0, hash: GENESIS, checkpoint: null };
+    return this.storedHead(namespace).head;
   }
 
   async pruneLedger(namespace: string, throughSeq: number): Promise<void> {
     this.check();
     await this.ledger.childTransaction(() => {
-      const head = this.heads.get(namespace);
-      if (head === undefined) return;
+      const { head, revision } = this.storedHead(namespace);
+      if (head.seq === 0) return;
       const last = Math.min(throughSeq, head.seq);
       const kept = this.ledger.get([namespace, last]);
       if (kept === undefined) return; // already pruned that far
       for (const key of this.ledger.getKeys({ start: [namespace, 0], end: [namespace, last + 1] })) {
         this.ledger.removeSync(key);
       }
+      // A new revision: commits queued on the head as it was are refused and queued again on this one.
       this.heads.putSync(namespace, { ...head, checkpoint: { seq: last, hash: kept.hash } });
-      // Commits queued on the head as it was are refused and queued again on this one.
-      const marker = markerKey(namespace);
-      this.records.putSync(marker, MARKER, (this.records.getEntry(marker)?.version ?? 0) + 1);
+      this.revisions.putSync(namespace, NO_VALUE, revision + 1);
     });
     await this.root.flushed;
   }
