@@ -6,9 +6,11 @@
  *   --flags=N    flags to load (default 1,000,000)   --seconds=S  duration of each rate (default 5)
  *   --only=lmdb|redis-cluster                        --json FILE  also write the results as JSON
  */
+
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Redis } from 'ioredis';
 import {
   ConflictError,
   FlagStore,
@@ -35,6 +37,8 @@ interface Result {
   adapter: string;
   flags: number;
   loadSeconds: number;
+  /** Seconds after the load until background work it caused was done (Redis: AOF rewrites). */
+  settleSeconds?: number;
   readsPerSecond: number;
   changesSequential: number;
   changes16Writers: number;
@@ -114,7 +118,12 @@ async function feedLatency(store: FlagStore): Promise<{ fromWrite: Latencies; fr
   return { fromWrite: percentiles(fromWrite), fromAck: percentiles(fromAck) };
 }
 
-async function run(name: string, adapter: StoreAdapter): Promise<Result> {
+/**
+ * Runs every measure on one adapter. `settle`, if given, waits after the bulk load until the store's
+ * background work caused by it is done (Redis's AOF rewrites), so that what follows measures the store
+ * at rest; it resolves the seconds it waited, reported beside the load.
+ */
+async function run(name: string, adapter: StoreAdapter, settle?: () => Promise<number>): Promise<Result> {
   const store = new FlagStore(adapter, { historyLimit: 20, feedPollIntervalMs: 1000 });
   try {
     for (const env of ['development', 'staging', 'production']) {
@@ -122,7 +131,10 @@ async function run(name: string, adapter: StoreAdapter): Promise<Result> {
     }
     process.stderr.write(`${name}: bulk load of ${FLAGS} flags\n`);
     const loadSeconds = await bulkLoad(store);
-    process.stderr.write(`${name}: loaded in ${loadSeconds.toFixed(1)} s; point reads\n`);
+    const settleSeconds = settle === undefined ? undefined : await settle();
+    process.stderr.write(
+      `${name}: loaded in ${loadSeconds.toFixed(1)} s${settleSeconds === undefined ? '' : `, settled ${settleSeconds.toFixed(1)} s later`}; point reads\n`,
+    );
     const readsPerSecond = await rate(64, SECONDS, async () => {
       await store.flags.state(flagKey(random(FLAGS)), 'production');
     });
@@ -157,6 +169,7 @@ async function run(name: string, adapter: StoreAdapter): Promise<Result> {
       adapter: name,
       flags: FLAGS,
       loadSeconds,
+      ...(settleSeconds === undefined ? {} : { settleSeconds }),
       readsPerSecond,
       changesSequential,
       changes16Writers,
@@ -167,6 +180,27 @@ async function run(name: string, adapter: StoreAdapter): Promise<Result> {
     return result;
   } finally {
     await store.close();
+  }
+}
+
+/**
+ * Waits until no node rewrites its AOF or has a rewrite scheduled (a bulk load grows the AOF enough to start
+ * rewrites, which fork and write the whole dataset); resolves the seconds waited.
+ */
+async function aofRewritesDone(nodes: readonly { host: string; port: number }[]): Promise<number> {
+  const started = performance.now();
+  const clients = nodes.map((n) => new Redis({ host: n.host, port: n.port, lazyConnect: false }));
+  try {
+    for (;;) {
+      const infos = await Promise.all(clients.map((c) => c.info('persistence')));
+      if (
+        infos.every((info) => /aof_rewrite_in_progress:0/.test(info) && /aof_rewrite_scheduled:0/.test(info))
+      )
+        return (performance.now() - started) / 1000;
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+  } finally {
+    for (const c of clients) c.disconnect();
   }
 }
 
@@ -192,6 +226,7 @@ if (only === undefined || only === 'redis-cluster') {
       await run(
         'redis-cluster',
         new RedisAdapter({ url: cluster.url, waitReplicas: 1, waitTimeoutMs: 15_000 }),
+        () => aofRewritesDone(cluster.nodes),
       ),
     );
   } finally {
@@ -207,6 +242,10 @@ console.log(
     ['measure', ...results.map((r) => r.adapter)],
     [
       ['bulk load', ...results.map((r) => `${r.loadSeconds.toFixed(1)} s`)],
+      [
+        'then background AOF rewrites until',
+        ...results.map((r) => (r.settleSeconds === undefined ? '—' : `+${r.settleSeconds.toFixed(1)} s`)),
+      ],
       ['random point reads/s (64 in flight)', ...results.map((r) => formatRate(r.readsPerSecond))],
       ['durable changes/s, 1 writer', ...results.map((r) => formatRate(r.changesSequential))],
       ['durable changes/s, 16 writers', ...results.map((r) => formatRate(r.changes16Writers))],
