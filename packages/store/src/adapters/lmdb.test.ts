@@ -22,13 +22,15 @@ runConformanceSuite({
   },
 });
 
-describe('lmdb commits queued on each other', () => {
+describe('lmdb large commits, queued on each other', () => {
   const open = () => {
     const dir = mkdtempSync(join(tmpdir(), 'switchyard-lmdb-'));
     dirs.push(dir);
     return new LmdbAdapter({ path: dir });
   };
   const put = (path: string) => ({ path, version: 1, value: encoder.encode(path) });
+  // More records than a small commit (which runs as a child transaction) writes, so the commit is queued.
+  const padding = (tag: string) => Array.from({ length: 70 }, (_, i) => put(`pad/${tag}/${i}`));
 
   /** The namespace's ledger links up from its checkpoint (or the start) to its head. */
   async function assertChain(adapter: LmdbAdapter, ns: string): Promise<number[]> {
@@ -62,7 +64,7 @@ describe('lmdb commits queued on each other', () => {
           namespace: 'q/ns',
           // every 5th insists that "taken" does not exist yet, and is refused
           preconditions: i % 5 === 0 ? [{ path: 'taken', version: 0 }] : [{ path: `p${i}`, version: 0 }],
-          puts: [put(`p${i}`)],
+          puts: [put(`p${i}`), ...padding(`p${i}`)],
           deletes: [],
           event: event(`commit ${i}`),
         }),
@@ -95,7 +97,7 @@ describe('lmdb commits queued on each other', () => {
       adapter.commit({
         namespace: 'q/prune',
         preconditions: [],
-        puts: [put(`r${i}`)],
+        puts: [put(`r${i}`), ...padding(`r${i}`)],
         deletes: [],
         event: event(`commit ${i}`),
       }),
@@ -110,6 +112,28 @@ describe('lmdb commits queued on each other', () => {
     assert.deepEqual(
       await assertChain(adapter, 'q/prune'),
       Array.from({ length: 35 }, (_, i) => i + 6),
+    );
+    await adapter.close();
+  });
+
+  test('small commits made between queued ones move the head without forking the ledger', async () => {
+    const adapter = open();
+    const outcomes = await Promise.all(
+      Array.from({ length: 40 }, (_, i) =>
+        adapter.commit({
+          namespace: 'q/mixed',
+          preconditions: [{ path: `m${i}`, version: 0 }],
+          // every other commit is small (a child transaction), the rest are queued
+          puts: i % 2 === 0 ? [put(`m${i}`)] : [put(`m${i}`), ...padding(`m${i}`)],
+          deletes: [],
+          event: event(`commit ${i}`),
+        }),
+      ),
+    );
+    assert.ok(outcomes.every((o) => o.ok));
+    assert.deepEqual(
+      await assertChain(adapter, 'q/mixed'),
+      Array.from({ length: 40 }, (_, i) => i + 1),
     );
     await adapter.close();
   });

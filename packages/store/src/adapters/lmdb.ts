@@ -2,16 +2,15 @@
  * The embedded adapter: one LMDB environment in one directory, safe for several processes to read
  * while one or more write (LMDB serialises writers with its own lock).
  *
- * Each commit is one conditional block of lmdb-js's batched write transaction, carried out on its write
- * thread: its preconditions and the ledger head's revision are checked there, and its writes, ledger
- * append and head update happen together or not at all. Commits made concurrently share one transaction
- * and one durable flush (group commit), and a commit may be queued behind the commits of its namespace
- * not yet written, on the head they will leave; if one of them is refused, those behind it are queued
- * again. A commit resolves only after the flush, so an acknowledged change survives a crash of the
+ * A commit's preconditions, writes, ledger append and head update happen together or not at all, in
+ * lmdb-js's batched write transaction: a small commit (a change) as a child transaction run on the main
+ * thread, a large one (a bulk load's batch) as a conditional block carried out on lmdb-js's write thread.
+ * Commits made concurrently share one transaction and one durable flush (group commit). A commit resolves
+ * only after the flush, so an acknowledged change survives a crash of the
  * process or the machine. Counters (`addCounts`) live in a database of their
  * own, keyed like records, and are flushed the same way.
  */
-import { type Database, open, type RootDatabase } from 'lmdb';
+import { ABORT, type Database, open, type RootDatabase } from 'lmdb';
 import type {
   Commit,
   CommitListener,
@@ -54,6 +53,17 @@ const MAX_KEY_BYTES = 1970;
 // A commit queued behind others that were not written is queued again; so is one that lost the head to
 // another process. Past this many tries, the store is too contended to call it anything but unavailable.
 const HEAD_RETRIES = 100;
+
+/** Commits writing at most this many records run as child transactions; larger ones are queued. */
+const SMALL_COMMIT = 64;
+
+interface CommitKeys {
+  readonly puts: readonly string[];
+  readonly deletes: readonly string[];
+}
+
+// perf: a Buffer view of the same bytes, not a copy.
+const asBuffer = (value: Uint8Array) => Buffer.from(value.buffer, value.byteOffset, value.byteLength);
 
 /** A namespace's head as the commits queued so far leave it; `chain` is shared by commits queued on each other. */
 interface PendingHead extends LedgerHead {
@@ -149,11 +159,70 @@ export class LmdbAdapter implements StoreAdapter {
   async commit(commit: Commit): Promise<CommitOutcome> {
     this.check();
     const ns = commit.namespace;
-    // A key LMDB refuses would throw halfway through queueing the writes: refuse the commit before any.
-    const putKeys = commit.puts.map((w) => this.checkedKey(ns, w.path));
-    const deleteKeys = commit.deletes.map((path) => this.checkedKey(ns, path));
-    // perf: Buffer views of the same bytes, not copies.
-    const puts = commit.puts.map((w) => Buffer.from(w.value.buffer, w.value.byteOffset, w.value.byteLength));
+    // A key LMDB refuses would throw halfway through the writes: refuse the commit before any.
+    const keys = {
+      puts: commit.puts.map((w) => this.checkedKey(ns, w.path)),
+      deletes: commit.deletes.map((path) => this.checkedKey(ns, path)),
+    };
+    const outcome =
+      commit.puts.length + commit.deletes.length <= SMALL_COMMIT
+        ? await this.commitInTransaction(commit, keys)
+        : await this.commitQueued(commit, keys);
+    if (outcome.ok) {
+      await this.root.flushed;
+      for (const listener of this.listeners) listener(ns, outcome.seq);
+    }
+    return outcome;
+  }
+
+  /**
+   * A small commit (a change to a flag) runs as a child transaction of the batched write transaction, on
+   * the main thread: it reads the head inside the transaction, so commits of one namespace never wait on
+   * each other's outcome. Under contention this answers sooner than a queued commit.
+   */
+  private async commitInTransaction(commit: Commit, keys: CommitKeys): Promise<CommitOutcome> {
+    const ns = commit.namespace;
+    let outcome: CommitOutcome | undefined;
+    await this.records.childTransaction(() => {
+      for (const p of commit.preconditions) {
+        const entry = this.records.getEntry(recordKey(ns, p.path));
+        const actual = entry === undefined ? 0 : (entry.version ?? 0);
+        if (actual !== p.version) {
+          outcome = { ok: false, path: p.path, expected: p.version, actual };
+          return ABORT;
+        }
+      }
+      const { head, revision } = this.storedHead(ns);
+      const seq = head.seq + 1;
+      const hash = chainHash(head.hash, seq, commit.event.digest);
+      commit.puts.forEach((w, i) => {
+        this.records.putSync(keys.puts[i]!, asBuffer(w.value), w.version);
+      });
+      for (const key of keys.deletes) this.records.removeSync(key);
+      this.ledger.putSync([ns, seq], {
+        prevHash: head.hash,
+        hash,
+        digest: commit.event.digest,
+        body: commit.event.body,
+      });
+      this.heads.putSync(ns, { seq, hash, checkpoint: head.checkpoint });
+      this.revisions.putSync(ns, NO_VALUE, revision + 1);
+      outcome = { ok: true, seq, hash };
+      return undefined;
+    });
+    if (outcome === undefined) throw new UnavailableError('the LMDB commit did not run');
+    return outcome;
+  }
+
+  /**
+   * A large commit (a bulk load's batch) is queued as one conditional block, carried out on lmdb-js's
+   * write thread, so the main thread goes on building the next. It may be queued behind its namespace's
+   * commits not yet written, on the head they will leave; if one of them is refused, the ones behind it
+   * are queued again.
+   */
+  private async commitQueued(commit: Commit, keys: CommitKeys): Promise<CommitOutcome> {
+    const ns = commit.namespace;
+    const puts = commit.puts.map((w) => asBuffer(w.value));
     for (let attempt = 1; ; attempt++) {
       const base = this.headFor(ns);
       const seq = base.seq + 1;
@@ -182,8 +251,8 @@ export class LmdbAdapter implements StoreAdapter {
           ],
           () => {
             for (let i = 0; i < puts.length; i++)
-              this.records.put(putKeys[i]!, puts[i]!, commit.puts[i]!.version);
-            for (const key of deleteKeys) this.records.remove(key);
+              this.records.put(keys.puts[i]!, puts[i]!, commit.puts[i]!.version);
+            for (const key of keys.deletes) this.records.remove(key);
             this.ledger.put([ns, seq], entry);
             this.revisions.put(ns, NO_VALUE, next.revision);
             this.heads.put(ns, { seq, hash, checkpoint: base.checkpoint });
@@ -196,8 +265,6 @@ export class LmdbAdapter implements StoreAdapter {
       if (written) {
         // Nothing queued behind it: the stored head is the head again (so the map holds only busy namespaces).
         if (this.pending.get(ns) === next) this.pending.delete(ns);
-        await this.root.flushed;
-        for (const listener of this.listeners) listener(ns, seq);
         return { ok: true, seq, hash };
       }
       // Not written: the head moved (another process wrote, or an earlier commit of this chain was not
