@@ -40,21 +40,6 @@ export function withoutVersion(state: EnvironmentState): EnvironmentState {
   return rest;
 }
 
-const NOT_IDENTITY = new Set(['environments', 'schemaVersion', 'kind']);
-
-/**
- * A flag document without its states, schema version and kind.
- * perf: built property by property; a rest pattern (`{ environments, ...identity }`) gives an object in
- * dictionary mode, which JSON.stringify encodes several times slower.
- */
-function identityOf(doc: FlagDocument): Record<string, unknown> {
-  const identity: Record<string, unknown> = {};
-  for (const field of Object.keys(doc)) {
-    if (!NOT_IDENTITY.has(field)) identity[field] = doc[field as keyof FlagDocument];
-  }
-  return identity;
-}
-
 /** The records that make a new flag: identity (first), a state per environment (in order), indexes. */
 export function creationRecords(
   doc: FlagDocument,
@@ -64,8 +49,9 @@ export function creationRecords(
   keys: Keyring | undefined,
 ): RecordWrite[] {
   const { name } = splitKey(doc.key);
+  const { environments: _e, schemaVersion: _s, kind: _k, ...identity } = doc;
   const at = iso(now);
-  const meta = { ...identityOf(doc), version: 1, createdAt: at, createdBy: actor, updatedAt: at } as FlagMeta;
+  const meta: FlagMeta = { ...identity, version: 1, createdAt: at, createdBy: actor, updatedAt: at };
   const puts: RecordWrite[] = [
     { path: paths.flag(name), version: 1, value: encodeRecord(sealMeta(meta, keys)) },
   ];

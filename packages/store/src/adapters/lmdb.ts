@@ -6,9 +6,8 @@
  * lmdb-js's batched write transaction: a small commit (a change) as a child transaction run on the main
  * thread, a large one (a bulk load's batch) as a conditional block carried out on lmdb-js's write thread.
  * Commits made concurrently share one transaction and one durable flush (group commit). A commit resolves
- * only after the flush, so an acknowledged change survives a crash of the
- * process or the machine. Counters (`addCounts`) live in a database of their
- * own, keyed like records, and are flushed the same way.
+ * only after the flush, so an acknowledged change survives a crash of the process or the machine.
+ * Counters (`addCounts`) live in a database of their own, keyed like records, and are flushed the same way.
  */
 import { ABORT, type Database, open, type RootDatabase } from 'lmdb';
 import type {
@@ -184,14 +183,8 @@ export class LmdbAdapter implements StoreAdapter {
     const ns = commit.namespace;
     let outcome: CommitOutcome | undefined;
     await this.records.childTransaction(() => {
-      for (const p of commit.preconditions) {
-        const entry = this.records.getEntry(recordKey(ns, p.path));
-        const actual = entry === undefined ? 0 : (entry.version ?? 0);
-        if (actual !== p.version) {
-          outcome = { ok: false, path: p.path, expected: p.version, actual };
-          return ABORT;
-        }
-      }
+      outcome = this.failedPrecondition(ns, commit.preconditions);
+      if (outcome !== undefined) return ABORT;
       const { head, revision } = this.storedHead(ns);
       const seq = head.seq + 1;
       const hash = chainHash(head.hash, seq, commit.event.digest);
@@ -272,11 +265,8 @@ export class LmdbAdapter implements StoreAdapter {
       this.forget(ns, next.chain);
       this.root.resetReadTxn();
       if ((this.revisions.getEntry(ns)?.version ?? 0) === base.revision) {
-        for (const p of commit.preconditions) {
-          const entry = this.records.getEntry(recordKey(ns, p.path));
-          const actual = entry === undefined ? 0 : (entry.version ?? 0);
-          if (actual !== p.version) return { ok: false, path: p.path, expected: p.version, actual };
-        }
+        const refused = this.failedPrecondition(ns, commit.preconditions);
+        if (refused !== undefined) return refused;
       }
       if (attempt >= HEAD_RETRIES) {
         throw new UnavailableError(
@@ -309,6 +299,16 @@ export class LmdbAdapter implements StoreAdapter {
       return Promise.all([outer, inner]).then(([a, b]) => a && b);
     };
     return nest(0);
+  }
+
+  /** The first precondition the stored records (as this transaction or read sees them) do not meet. */
+  private failedPrecondition(ns: string, preconditions: Commit['preconditions']): CommitOutcome | undefined {
+    for (const p of preconditions) {
+      const entry = this.records.getEntry(recordKey(ns, p.path));
+      const actual = entry === undefined ? 0 : (entry.version ?? 0);
+      if (actual !== p.version) return { ok: false, path: p.path, expected: p.version, actual };
+    }
+    return undefined;
   }
 
   /** The head the next commit of `ns` follows: after the commits queued and not yet written, else as stored. */

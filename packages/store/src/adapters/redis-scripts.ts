@@ -40,20 +40,14 @@ for i = 1, npre do
   if current then version = tonumber(string.match(current, '^(%d+):')) end
   if version ~= expected then return {'conflict', path, tostring(expected), tostring(version)} end
 end
--- perf: records are written with one HSET and indexed with one ZADD per 500, not one call each; the
--- loop reads the packed fields inline and counts entries itself (# is a search in Lua 5.1).
-local readLength, sub = struct.unpack, string.sub
+-- perf: records are written with one HSET and indexed with one ZADD per 500 (deleted with one HDEL and
+-- ZREM), not one call each; the loops count entries themselves (# is a search in Lua 5.1).
 local sets, members, count = {}, {}, 0
 for i = 1, nputs do
-  local n
-  n, at = readLength('>I4', packed, at)
-  local path = sub(packed, at, at + n - 1)
-  at = at + n
-  n, at = readLength('>I4', packed, at)
+  local path = field()
   count = count + 2
   sets[count - 1] = path
-  sets[count] = sub(packed, at, at + n - 1)
-  at = at + n
+  sets[count] = field()
   members[count - 1] = 0
   members[count] = path
   if count >= 1000 or i == nputs then
@@ -64,16 +58,13 @@ for i = 1, nputs do
 end
 local gone = {}
 for i = 1, ndel do
-  gone[#gone + 1] = field()
-  if #gone >= 500 then
-    redis.call('HDEL', KEYS[5], unpack(gone))
-    redis.call('ZREM', KEYS[2], unpack(gone))
-    gone = {}
+  count = count + 1
+  gone[count] = field()
+  if count >= 500 or i == ndel then
+    redis.call('HDEL', KEYS[5], unpack(gone, 1, count))
+    redis.call('ZREM', KEYS[2], unpack(gone, 1, count))
+    count = 0
   end
-end
-if #gone > 0 then
-  redis.call('HDEL', KEYS[5], unpack(gone))
-  redis.call('ZREM', KEYS[2], unpack(gone))
 end
 local next = seq + 1
 redis.call('XADD', KEYS[3], '0-' .. next, 'p', hash, 'h', ARGV[3], 'd', ARGV[4], 'b', ARGV[5])
@@ -92,10 +83,11 @@ export function packCommit(
   puts: readonly { path: string; version: number; value: Uint8Array }[],
   deletes: readonly string[],
 ): Buffer {
-  // Every field is a string, but for a put's value, which follows its "version:" in the same field.
-  let size = 12 + 12;
+  // Every field is a string, but for a put's value, which follows its "version:" in the same field. A
+  // count or version takes at most 16 digits (a safe integer), 17 with its colon.
+  let size = 3 * (4 + 16);
   for (const p of preconditions) size += 8 + Buffer.byteLength(p.path) + 16;
-  for (const w of puts) size += 8 + Buffer.byteLength(w.path) + 16 + w.value.byteLength;
+  for (const w of puts) size += 8 + Buffer.byteLength(w.path) + 17 + w.value.byteLength;
   for (const path of deletes) size += 4 + Buffer.byteLength(path);
   const out = Buffer.allocUnsafe(size);
   let at = 0;

@@ -4,6 +4,7 @@ import { Redis } from 'ioredis';
 import { runConformanceSuite } from '../conformance/suite.js';
 import { startRedisCluster, startRedisStandalone } from '../testing/redis-servers.js';
 import { RedisAdapter } from './redis.js';
+import { packCommit } from './redis-scripts.js';
 
 const stops: (() => Promise<void>)[] = [];
 after(async () => {
@@ -58,5 +59,42 @@ describe('redis key layout', () => {
     assert.equal(await raw.hlen('old:{layout/ns}:r'), 0, 'nothing written over the old data');
     await Promise.all([fresh.close(), old.close()]);
     raw.disconnect();
+  });
+});
+
+describe('packCommit', () => {
+  /** Reads the packed fields back as the commit script does: a 4-byte length, then the bytes. */
+  function fields(packed: Buffer): string[] {
+    const out: string[] = [];
+    for (let at = 0; at < packed.length; ) {
+      const n = packed.readUInt32BE(at);
+      out.push(packed.toString('utf8', at + 4, at + 4 + n));
+      at += 4 + n;
+    }
+    return out;
+  }
+
+  test('packs counts, paths, versions and values whole, at the largest safe version', () => {
+    const big = Number.MAX_SAFE_INTEGER;
+    const packed = packCommit(
+      [{ path: 'flag/é', version: big }],
+      [
+        { path: 'state/p/é', version: big, value: new TextEncoder().encode('{"a":"ü"}') },
+        { path: 'idx/x', version: 0, value: new Uint8Array() },
+      ],
+      ['gone/1'],
+    );
+    assert.deepEqual(fields(packed), [
+      '1',
+      '2',
+      '1',
+      'flag/é',
+      String(big),
+      'state/p/é',
+      `${big}:{"a":"ü"}`,
+      'idx/x',
+      '0:',
+      'gone/1',
+    ]);
   });
 });
