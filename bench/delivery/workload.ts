@@ -9,7 +9,7 @@
  * A third of the flags are disabled (serving `off`), so `enabled` is known from the index alone.
  */
 import type { FlagDocument } from '@switchyard/core';
-import { flagKey } from '../store/workload.js';
+import { flagKey, TARGETED_RULE } from '../store/workload.js';
 
 export { FLAGS_PER_NAMESPACE, flagKey, namespaceOf } from '../store/workload.js';
 
@@ -28,16 +28,7 @@ export function deliveryFlag(i: number): FlagDocument {
         offVariation: 'off',
         ...(shape === 9
           ? {
-              rules: [
-                {
-                  id: 'targeted',
-                  when: [
-                    { attribute: 'country', op: 'in', values: ['US', 'CA', 'GB'] },
-                    { attribute: 'plan', op: 'eq', values: ['enterprise'] },
-                  ],
-                  serve: 'on',
-                },
-              ],
+              rules: [TARGETED_RULE],
               default: { rollout: { on: 25, off: 75 } },
             }
           : shape >= 6

@@ -35,6 +35,17 @@ export function ensureWrk(): void {
 }
 
 /** Writes the request script: random keys among `keys`, random targeting keys, the token as bearer. */
+/** wrk Lua giving each thread its own id and random seed, so threads draw different keys and contexts. */
+export const WRK_SEEDED_THREADS = `local threads = 0
+function setup(thread)
+  threads = threads + 1
+  thread:set("id", threads)
+end
+function init(args)
+  math.randomseed(os.time() * 100 + id)
+end
+`;
+
 export function writeOfrepScript(dir: string, keys: readonly string[], token: string): string {
   const path = join(dir, 'ofrep.lua');
   writeFileSync(
@@ -49,16 +60,7 @@ local headers = {
   ["Authorization"] = "Bearer ${token}",
 }
 
-local threads = 0
-function setup(thread)
-  threads = threads + 1
-  thread:set("id", threads)
-end
-
-function init(args)
-  math.randomseed(os.time() * 100 + id)
-end
-
+${WRK_SEEDED_THREADS}
 function request()
   local body = '{"context":{"targetingKey":"u' .. math.random(1, 10000000) .. '"}}'
   return wrk.format("POST", keys[math.random(count)], headers, body)

@@ -21,6 +21,16 @@ export const namespaceOf = (i: number) =>
   `bench/ns${String(Math.floor(i / FLAGS_PER_NAMESPACE)).padStart(4, '0')}`;
 export const flagKey = (i: number) => `${namespaceOf(i)}/flag-${i}`;
 
+/** The benchmarks' targeted rule: enterprise customers in the US, Canada and Britain get `on`. */
+export const TARGETED_RULE = {
+  id: 'targeted',
+  when: [
+    { attribute: 'country', op: 'in' as const, values: ['US', 'CA', 'GB'] },
+    { attribute: 'plan', op: 'eq' as const, values: ['enterprise'] },
+  ],
+  serve: 'on',
+};
+
 /** Flag `i`: a targeted rule and a rollout, a tag, two words of description, every 7th off in eu-west. */
 export function flagDocument(i: number): FlagDocument {
   return {
@@ -33,16 +43,7 @@ export function flagDocument(i: number): FlagDocument {
       production: {
         enabled: i % 3 !== 0,
         offVariation: 'off',
-        rules: [
-          {
-            id: 'targeted',
-            when: [
-              { attribute: 'country', op: 'in', values: ['US', 'CA', 'GB'] },
-              { attribute: 'plan', op: 'eq', values: ['enterprise'] },
-            ],
-            serve: 'on',
-          },
-        ],
+        rules: [TARGETED_RULE],
         default: { rollout: { on: 25, off: 75 } },
         ...(i % 7 === 0 ? { regions: { 'eu-west': { enabled: false } } } : {}),
       },

@@ -55,8 +55,8 @@ describe('several servers on one Redis Cluster', () => {
     return { status: response.status, etag: response.headers.get('etag'), body: json };
   };
 
-  it('reads on one server what the other wrote, and changes it there', async () => {
-    const key = 'shared/cluster/flag';
+  /** A boolean flag, off in staging, created through the first server. */
+  const createFlag = async (key: string) => {
     const created = await call(0, 'POST', '/api/v1/flags', {
       key,
       type: 'boolean',
@@ -64,6 +64,11 @@ describe('several servers on one Redis Cluster', () => {
       environments: { staging: { enabled: false, offVariation: 'off', default: 'on' } },
     });
     assert.equal(created.status, 201);
+  };
+
+  it('reads on one server what the other wrote, and changes it there', async () => {
+    const key = 'shared/cluster/flag';
+    await createFlag(key);
     const path = `/api/v1/flags/${encodeURIComponent(key)}/environments/staging`;
     const read = await call(1, 'GET', path);
     assert.deepEqual([read.status, read.etag], [200, '"1"']);
@@ -83,13 +88,7 @@ describe('several servers on one Redis Cluster', () => {
 
   it('streams a change made through one server to the SDKs of every server', async () => {
     const key = 'shared/stream/flag';
-    const created = await call(0, 'POST', '/api/v1/flags', {
-      key,
-      type: 'boolean',
-      variations: { on: true, off: false },
-      environments: { staging: { enabled: false, offVariation: 'off', default: 'on' } },
-    });
-    assert.equal(created.status, 201);
+    await createFlag(key);
     const streams = await Promise.all(
       servers.map((server) =>
         openStream(`${server.base}/sdk/v1/stream?env=staging&namespaces=shared/stream`, {
