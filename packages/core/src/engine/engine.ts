@@ -3,14 +3,14 @@
  *
  * Loading a snapshot only indexes it (`SnapshotIndex`: line offsets in typed arrays, no object per
  * record), and a flag is parsed and compiled the first time it is evaluated, so loading a million flags
- * costs one pass over their keys. Changes replace one flag at a time; a change never recompiles anything else (prerequisites and
- * segments are looked up by key when evaluated).
+ * costs two passes over their bytes. Changes replace one flag at a time; a change never recompiles
+ * anything else (prerequisites and segments are looked up by key when evaluated).
  */
 import type { FlagRecord, FlagType, SegmentRecord } from '../document/schema.js';
 import { CompiledFlag, CompiledSegment, compileFlag, compileSegment } from '../evaluation/compile.js';
 import { type Context, type EvaluationScope, evaluateFlag, segmentContains } from '../evaluation/evaluate.js';
 import { type EvaluationResult, errorResult } from '../evaluation/result.js';
-import { FLAG_LINE, readHeader, recordText, SEGMENT_LINE, type SnapshotHeader } from './snapshot.js';
+import { readHeader, recordText, type SnapshotHeader } from './snapshot.js';
 import { SnapshotIndex } from './snapshot-index.js';
 
 /** A stored flag that could not be read or compiled: evaluating it yields `PARSE_ERROR`. */
@@ -113,8 +113,9 @@ export class FlagEngine implements EvaluationScope {
    */
   loadSnapshot(bytes: Buffer): void {
     const { header, bodyStart } = readHeader(bytes);
-    this.flags = new Records(new SnapshotIndex(bytes, bodyStart, FLAG_LINE));
-    this.segments = new Records(new SnapshotIndex(bytes, bodyStart, SEGMENT_LINE));
+    const { flags, segments } = SnapshotIndex.of(bytes, bodyStart);
+    this.flags = new Records(flags);
+    this.segments = new Records(segments);
     this.header = header;
     this.environment = header.environment;
   }

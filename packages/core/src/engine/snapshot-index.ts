@@ -1,13 +1,13 @@
 /**
  * An index of a snapshot's records by key that allocates nothing per record: an open-addressing hash
  * table of line offsets (and key hashes) in typed arrays, over the snapshot's bytes. A million flags
- * cost about 16 MiB of index instead of a million key strings in a `Map`, and loading them is one pass
- * over the bytes.
+ * cost about 16 MiB of index instead of a million key strings in a `Map`, and loading them is two passes
+ * over the bytes (count, then index), for flags and segments together.
  *
  * Keys are compared as bytes: flag and segment keys are ASCII by the naming rules; a key with other
  * characters is looked up through its UTF-8 bytes.
  */
-import { NEWLINE, TAB } from './snapshot.js';
+import { FLAG_LINE, NEWLINE, SEGMENT_LINE, TAB } from './snapshot.js';
 
 const EMPTY = -1;
 const FNV_OFFSET = 0x811c9dc5;
@@ -25,31 +25,39 @@ export class SnapshotIndex {
   private readonly mask: number;
   private count = 0;
 
-  /**
-   * Indexes the lines of `bytes` from `bodyStart` whose first byte is `kind` (`F` or `S`): `<kind> <key>\t…`.
-   * A key that appears twice keeps its last line.
-   */
-  constructor(
+  private constructor(
     readonly bytes: Buffer,
-    bodyStart: number,
-    private readonly kind: number,
+    lines: number,
   ) {
-    let lines = 0;
-    for (let pos = bodyStart; pos < bytes.length; ) {
-      const end = bytes.indexOf(NEWLINE, pos);
-      if (bytes[pos] === kind) lines++;
-      if (end === -1) break;
-      pos = end + 1;
-    }
     let capacity = 16;
     while (capacity < lines * 1.5) capacity *= 2;
     this.offsets = new Int32Array(capacity).fill(EMPTY);
     this.hashes = new Uint32Array(capacity);
     this.mask = capacity - 1;
+  }
+
+  /**
+   * Indexes the flag lines (`F <key>\t…`) and the segment lines (`S <key>\t…`) of `bytes` from
+   * `bodyStart`, in two passes over the bytes: one to count them, one to index them. A key that appears
+   * twice keeps its last line.
+   */
+  static of(bytes: Buffer, bodyStart: number): { flags: SnapshotIndex; segments: SnapshotIndex } {
+    let flagLines = 0;
+    let segmentLines = 0;
+    for (let pos = bodyStart; pos < bytes.length; ) {
+      const end = bytes.indexOf(NEWLINE, pos);
+      if (bytes[pos] === FLAG_LINE) flagLines++;
+      else if (bytes[pos] === SEGMENT_LINE) segmentLines++;
+      if (end === -1) break;
+      pos = end + 1;
+    }
+    const flags = new SnapshotIndex(bytes, flagLines);
+    const segments = new SnapshotIndex(bytes, segmentLines);
     for (let pos = bodyStart; pos < bytes.length; ) {
       let end = bytes.indexOf(NEWLINE, pos);
       if (end === -1) end = bytes.length;
-      if (bytes[pos] === kind && bytes[pos + 1] === 0x20) {
+      const kind = bytes[pos];
+      if ((kind === FLAG_LINE || kind === SEGMENT_LINE) && bytes[pos + 1] === 0x20) {
         // perf: the key's hash is taken while looking for its tab, in the one pass over the line.
         let h = FNV_OFFSET;
         let tab = pos + 2;
@@ -57,10 +65,11 @@ export class SnapshotIndex {
           h = Math.imul(h ^ bytes[tab]!, FNV_PRIME);
           tab++;
         }
-        if (tab < end) this.insert(h >>> 0, pos, tab - pos - 2);
+        if (tab < end) (kind === FLAG_LINE ? flags : segments).insert(h >>> 0, pos, tab - pos - 2);
       }
       pos = end + 1;
     }
+    return { flags, segments };
   }
 
   get size(): number {
@@ -162,10 +171,5 @@ export class SnapshotIndex {
 
   *keys(): IterableIterator<string> {
     for (const offset of this.offsetsOf()) yield this.keyAt(offset);
-  }
-
-  /** Kind byte of the indexed lines. */
-  get lineKind(): number {
-    return this.kind;
   }
 }
