@@ -73,7 +73,13 @@ end
 export async function runWrk(
   url: string,
   script: string,
-  options: { connections: number; threads: number; seconds: number },
+  options: {
+    connections: number;
+    threads: number;
+    seconds: number;
+    /** wrk's request timeout (a slower answer counts as an error); default 5 s. */
+    timeoutSeconds?: number;
+  },
 ): Promise<WrkResult> {
   const args = [
     `-c${options.connections}`,
@@ -81,7 +87,7 @@ export async function runWrk(
     `-d${options.seconds}s`,
     '--latency',
     '--timeout',
-    '5s',
+    `${options.timeoutSeconds ?? 5}s`,
     '-s',
     script,
     url,

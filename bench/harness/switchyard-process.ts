@@ -5,7 +5,6 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import type { FlagDocument } from '@switchyard/core';
 
@@ -14,15 +13,7 @@ export const BENCH_ADMIN_TOKEN = `sy_${'be'.repeat(8)}_${'n'.repeat(43)}`;
 
 const CLI_MAIN = join(import.meta.dirname, '..', '..', 'packages', 'cli', 'src', 'main.ts');
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
-}
+export { freePort } from '../../packages/store/src/testing/redis-servers.js';
 
 export interface SwitchyardProcess {
   readonly child: ChildProcess;

@@ -10,7 +10,6 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Redis } from 'ioredis';
 import {
   ConflictError,
   FlagStore,
@@ -18,7 +17,7 @@ import {
   RedisAdapter,
   type StoreAdapter,
 } from '../../packages/store/src/index.js';
-import { startRedisCluster } from '../../packages/store/src/testing/redis-servers.js';
+import { parseInfo, redisText, startRedisCluster } from '../../packages/store/src/testing/redis-servers.js';
 import { numberArg, parseArgs, stringArg } from '../harness/args.js';
 import { describeMachine, machineInfo } from '../harness/machine.js';
 import { writeJsonReport } from '../harness/output.js';
@@ -187,21 +186,18 @@ async function run(name: string, adapter: StoreAdapter, settle?: () => Promise<n
  * Waits until no node rewrites its AOF or has a rewrite scheduled (a bulk load grows the AOF enough to start
  * rewrites, which fork and write the whole dataset); resolves the seconds waited.
  */
-async function aofRewritesDone(nodes: readonly { host: string; port: number }[]): Promise<number> {
+async function aofRewritesDone(nodes: readonly { port: number }[]): Promise<number> {
   const started = performance.now();
-  const clients = nodes.map((n) => new Redis({ host: n.host, port: n.port, lazyConnect: false }));
-  try {
-    for (;;) {
-      const infos = await Promise.all(clients.map((c) => c.info('persistence')));
-      if (
-        infos.every((info) => /aof_rewrite_in_progress:0/.test(info) && /aof_rewrite_scheduled:0/.test(info))
-      )
-        return (performance.now() - started) / 1000;
-      await new Promise((resolve) => setTimeout(resolve, 250));
-    }
-  } finally {
-    for (const c of clients) c.disconnect();
+  const rewriting = async (port: number) => {
+    const persistence = parseInfo(await redisText(port, ['INFO', 'persistence']));
+    return (
+      persistence.get('aof_rewrite_in_progress') !== '0' || persistence.get('aof_rewrite_scheduled') !== '0'
+    );
+  };
+  while ((await Promise.all(nodes.map((n) => rewriting(n.port)))).some(Boolean)) {
+    await new Promise((resolve) => setTimeout(resolve, 250));
   }
+  return (performance.now() - started) / 1000;
 }
 
 const results: Result[] = [];

@@ -7,13 +7,11 @@
  * measures anyway and notes which benchmark shared the machine).
  */
 
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isEnabled } from '../../delivery/workload.js';
-import { ensureWrk, parseWrk, type WrkResult } from '../../delivery/wrk.js';
+import { ensureWrk, runWrk, type WrkResult } from '../../delivery/wrk.js';
 import { formatRate, renderTable } from '../../harness/table.js';
 import { rate } from '../../store/measure.js';
 import {
@@ -93,26 +91,10 @@ export interface UnleashResults {
 }
 
 /**
- * wrk as bench/delivery/wrk.ts runs it, but with a 60 s request timeout: at 10,000 flags and more Unleash's
- * frontend API takes seconds a request under 64 connections, and wrk's own 5 s would count them as errors.
+ * wrk's request timeout for Unleash: at 10,000 flags and more its frontend API takes seconds a request
+ * under 64 connections, and wrk's default 5 s would count them as errors.
  */
-async function runWrk(
-  url: string,
-  script: string,
-  options: { connections: number; threads: number; seconds: number },
-): Promise<WrkResult> {
-  const args = [`-c${options.connections}`, `-t${options.threads}`, `-d${options.seconds}s`, '--latency'];
-  const child = spawn('wrk', [...args, '--timeout', '60s', '-s', script, url], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  let output = '';
-  child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
-    output += chunk;
-  });
-  const [code] = (await once(child, 'close')) as [number | null];
-  if (code !== 0) throw new Error(`wrk exited with ${code}: ${output}`);
-  return parseWrk(output);
-}
+const WRK_TIMEOUT_SECONDS = 60;
 
 /** unleash-client's default `refreshInterval`. */
 const SDK_DEFAULT_POLL_MS = 15_000;
@@ -158,7 +140,7 @@ export async function measureUnleash(options: UnleashOptions): Promise<UnleashRe
     const enabledForOneUser = await frontendProbe(server.url);
     const aloneMs = performance.now() - probeStarted;
     const script = writeFrontendScript(dir);
-    const load = { connections: 64, threads: 2 };
+    const load = { connections: 64, threads: 2, timeoutSeconds: WRK_TIMEOUT_SECONDS };
     await runWrk(server.url, script, { ...load, seconds: options.wrkWarmupSeconds });
     const { output, ...measured } = await runWrk(server.url, script, {
       ...load,

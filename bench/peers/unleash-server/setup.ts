@@ -349,20 +349,6 @@ async function personalAccessToken(url: string): Promise<string> {
   return (JSON.parse(text) as { secret: string }).secret;
 }
 
-/**
- * Starts the peer for a benchmark, or explains why it cannot: the benchmarks report "not measured" with
- * the reason instead of failing.
- */
-export async function tryStartUnleashServer(): Promise<
-  { ok: true; server: UnleashServer } | { ok: false; reason: string }
-> {
-  try {
-    return { ok: true, server: await startUnleashServer() };
-  } catch (error) {
-    return { ok: false, reason: (error as Error).message };
-  }
-}
-
 if (process.argv[1] === import.meta.filename) {
   const server = await startUnleashServer();
   try {
