@@ -112,14 +112,13 @@ export class Ledger {
       return run;
     };
 
-    // Namespaces being followed: `starting` from the call, `watched` once their position is known.
+    // Namespaces being followed: `starting` from the call, in `positions` once their position is known.
     const starting = new Set<string>();
-    const watched = new Set<string>();
     const unwatch = this.adapter.watch((namespace) => {
-      if (watched.has(namespace) && !closed) void pump(namespace);
+      if (positions.has(namespace) && !closed) void pump(namespace);
     });
     const poll = setInterval(() => {
-      for (const namespace of watched) void pump(namespace);
+      for (const namespace of positions.keys()) void pump(namespace);
     }, this.options.pollIntervalMs);
     poll.unref();
 
@@ -127,7 +126,6 @@ export class Ledger {
       if (starting.has(namespace) || closed) return;
       starting.add(namespace);
       positions.set(namespace, seq ?? (await this.adapter.ledgerHead(namespace)).seq);
-      watched.add(namespace);
       await pump(namespace);
     };
     const ready = Promise.all(namespaces.map((namespace) => start(namespace, from[namespace]))).then(

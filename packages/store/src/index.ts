@@ -16,7 +16,7 @@ export type {
   StoredCount,
   StoredRecord,
 } from './contract.js';
-export { type DeliveredRecord, Delivery, flagRecord, type Touched, touchedBy } from './delivery.js';
+export { type DeliveredRecord, Delivery, touchedBy } from './delivery.js';
 export {
   ConflictError,
   CorruptRecordError,

@@ -127,17 +127,36 @@ export class LmdbAdapter implements StoreAdapter {
 
   async scan(namespace: string, prefix: string, options: ScanOptions): Promise<StoredRecord[]> {
     this.check();
+    return this.range(this.records, true, namespace, prefix, options, (path, { value, version }) => ({
+      path,
+      version: version ?? 0,
+      value,
+    }));
+  }
+
+  /**
+   * Entries of `db` in `namespace` whose path starts with `prefix`, after `options.after`, at most
+   * `options.limit`, in path order, as `row` makes them (with their versions where `db` keeps them).
+   */
+  private range<V, T>(
+    db: Database<V, string>,
+    versions: boolean,
+    namespace: string,
+    prefix: string,
+    options: ScanOptions,
+    row: (path: string, entry: { value: V; version?: number }) => T,
+  ): T[] {
     const start = options.after !== undefined && options.after > prefix ? options.after : prefix;
-    const out: StoredRecord[] = [];
+    const out: T[] = [];
     const skip = namespace.length + 1;
-    for (const { key, value, version } of this.records.getRange({
+    for (const entry of db.getRange({
       start: recordKey(namespace, start),
       end: recordKey(namespace, prefix + END),
-      versions: true,
+      versions,
     })) {
-      const path = key.slice(skip);
+      const path = entry.key.slice(skip);
       if (path === options.after) continue;
-      out.push({ path, version: version ?? 0, value });
+      out.push(row(path, entry));
       if (out.length >= options.limit) break;
     }
     return out;
@@ -394,19 +413,10 @@ export class LmdbAdapter implements StoreAdapter {
 
   async readCounts(namespace: string, prefix: string, options: ScanOptions): Promise<StoredCount[]> {
     this.check();
-    const start = options.after !== undefined && options.after > prefix ? options.after : prefix;
-    const out: StoredCount[] = [];
-    const skip = namespace.length + 1;
-    for (const { key, value } of this.counters.getRange({
-      start: recordKey(namespace, start),
-      end: recordKey(namespace, prefix + END),
-    })) {
-      const path = key.slice(skip);
-      if (path === options.after) continue;
-      out.push({ path, count: value });
-      if (out.length >= options.limit) break;
-    }
-    return out;
+    return this.range(this.counters, false, namespace, prefix, options, (path, { value }) => ({
+      path,
+      count: value,
+    }));
   }
 
   watch(listener: CommitListener): () => void {
