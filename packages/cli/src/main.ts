@@ -125,7 +125,11 @@ program
   .description(
     'run a regional relay: follow an upstream server or relay, keep its data in LMDB under --data, and serve the same delivery endpoints (snapshot, stream, OFREP) to the SDKs of a region',
   )
-  .requiredOption('--upstream <url>', 'the server or relay to follow, e.g. https://flags.example.com')
+  .requiredOption(
+    '--upstream <url>',
+    'the server or relay to follow, e.g. https://flags.example.com',
+    httpUrl,
+  )
   .requiredOption(
     '--sdk-key <key>',
     'an sdk-server key of one environment (or SWITCHYARD_SDK_KEY)',
@@ -140,13 +144,6 @@ program
   .option('--port <port>', 'port to listen on', integer('a port', 0, 65535), Number(process.env.PORT ?? 8081))
   .option('--host <host>', 'address to listen on', process.env.HOST ?? '127.0.0.1')
   .action(async (options) => {
-    const upstream = URL.canParse(options.upstream) ? new URL(options.upstream) : undefined;
-    if (upstream === undefined) {
-      return program.error(`--upstream: "${options.upstream}" is not a URL (e.g. http://127.0.0.1:8080)`);
-    }
-    if (upstream.protocol !== 'http:' && upstream.protocol !== 'https:') {
-      program.error(`--upstream: "${options.upstream}" must be http:// or https://`);
-    }
     if (!/^[a-z0-9][a-z0-9_-]*$/.test(options.region)) {
       program.error(
         `--region: "${options.region}" is not a region name (lowercase letters, digits, "-", "_")`,
