@@ -8,8 +8,8 @@
  */
 import type { FastifyRequest } from 'fastify';
 import { isSdkRole, type Principal, ROLES } from '../governance/access.js';
-import { badRequest, forbidden, unauthorized } from '../problems.js';
-import { selects } from './positions.js';
+import { badRequest, forbidden } from '../problems.js';
+import { selectedBy } from './positions.js';
 
 const MAX_CACHED = 10_000;
 
@@ -88,7 +88,7 @@ export function deliveryEnvironment(
 
 /** Whether the principal's namespace scopes cover a namespace. */
 export function mayRead(principal: Principal, namespace: string): boolean {
-  return principal.namespaces.length === 0 || principal.namespaces.some((scope) => selects(scope, namespace));
+  return selectedBy(principal.namespaces, namespace);
 }
 
 /**
@@ -106,5 +106,3 @@ export function scopedSelectors(principal: Principal, requested: readonly string
   }
   return [...requested];
 }
-
-export { unauthorized };

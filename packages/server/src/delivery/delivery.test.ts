@@ -238,6 +238,21 @@ describe('the stream', () => {
     }
   });
 
+  it('sends a namespace created after they opened to every stream of a group, the same event to each', async () => {
+    const url = `${base}/sdk/v1/stream?namespaces=pair`;
+    const streams = [await openStream(url, auth(keys.server!)), await openStream(url, auth(keys.server!))];
+    try {
+      for (const stream of streams) await stream.nextOf('snapshot');
+      assert.equal((await api('POST', '/api/v1/flags', flag('pair/added/one'))).status, 201);
+      const [first, second] = await Promise.all(streams.map((stream) => stream.nextOf('snapshot')));
+      assert.deepEqual(second, first);
+      const engine = FlagEngine.fromSnapshot(Buffer.from(first!.data));
+      assert.deepEqual([...engine.flagKeys()], ['pair/added/one']);
+    } finally {
+      for (const stream of streams) stream.close();
+    }
+  });
+
   it('writes a snapshot far larger than its buffer limit to a slow reader as it drains', async () => {
     const documents = Array.from({ length: 3000 }, (_, i) => flag(`bulk/many/flag-${i}`, i % 2 === 0));
     assert.equal((await api('POST', '/api/v1/apply', { documents, dryRun: false })).status, 200);

@@ -66,7 +66,7 @@ function dataLines(chunk: Buffer): string {
   return `data: ${chunk.toString('utf8', 0, chunk.length - 1).replaceAll('\n', '\ndata: ')}\n`;
 }
 
-export function idLine(id: string, always: boolean): string {
+function idLine(id: string, always: boolean): string {
   return always || id.length <= MAX_ID_ON_PATCH ? `id: ${id}\n` : '';
 }
 

@@ -6,7 +6,7 @@
  * Ordering: a view applies a patch only when its sequence is beyond the view's, so data never moves
  * back; patches that arrive while a view loads are held and applied after it, from its position on.
  */
-import { type CompiledFlag, type EvaluationScope, splitKey } from '@switchyard/core';
+import { type CompiledFlag, type EngineOptions, type EvaluationScope, splitKey } from '@switchyard/core';
 import type { DeliverySource, SourcePatch } from './source.js';
 import { NamespaceView, type ViewEngine } from './view.js';
 
@@ -143,15 +143,16 @@ export class DeliveryHub {
   }
 
   private onPatch(patch: SourcePatch): void {
-    for (const [environment, lines] of patch.lines) {
+    // The patch as it came: `applyTo` reads only the lines of the view's own environment.
+    for (const environment of patch.lines.keys()) {
       const k = key(environment, patch.namespace);
       const pending = this.loading.get(k);
       if (pending !== undefined) {
-        pending.held.push({ ...patch, lines: new Map([[environment, lines]]) });
+        pending.held.push(patch);
         continue;
       }
       const view = this.views.get(k);
-      if (view !== undefined) this.applyTo(view, { ...patch, lines: new Map([[environment, lines]]) });
+      if (view !== undefined) this.applyTo(view, patch);
     }
   }
 
@@ -228,20 +229,26 @@ export class DeliveryHub {
  */
 export class EnvironmentScope implements EvaluationScope {
   readonly missing = new Set<string>();
+  /** What a view's engine is built with, the first time it is asked for (built once, not per lookup). */
+  private readonly engineOptions: EngineOptions;
 
   constructor(
     private readonly hub: DeliveryHub,
     readonly environment: string,
-    private readonly clock: () => number,
-  ) {}
+    clock: () => number,
+  ) {
+    this.engineOptions = { environment, clock, scope: this };
+  }
+
+  /** The engine of a loaded namespace; undefined when it is not loaded, without noting it in `missing`. */
+  loadedEngine(namespace: string): ViewEngine | undefined {
+    return this.hub.loaded(this.environment, namespace)?.engine(this.engineOptions);
+  }
 
   engineOf(namespace: string): ViewEngine | undefined {
-    const view = this.hub.loaded(this.environment, namespace);
-    if (view === undefined) {
-      this.missing.add(namespace);
-      return undefined;
-    }
-    return view.engine({ environment: this.environment, clock: this.clock, scope: this });
+    const engine = this.loadedEngine(namespace);
+    if (engine === undefined) this.missing.add(namespace);
+    return engine;
   }
 
   flag(flagKey: string): CompiledFlag | undefined {

@@ -8,12 +8,11 @@ import { type EvaluationResult, splitKey } from '@switchyard/core';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { empty, json, problem, problems, ref, serializeAsIs } from '../openapi/responses.js';
 import { HttpProblem } from '../problems.js';
-import { credentials, deliveryEnvironment, mayRead, scopedSelectors } from './auth.js';
+import { credentials, deliveryEnvironment, mayRead } from './auth.js';
 import { etagMatches, etagOf } from './frames.js';
 import type { EnvironmentScope } from './hub.js';
 import type { DeliveryMetrics } from './metrics.js';
-import { parseSelectors } from './positions.js';
-import type { DeliveryDeps } from './routes.js';
+import { type DeliveryDeps, viewsFor } from './routes.js';
 
 /** Flags a bulk evaluation may cover; select namespaces to stay below. */
 const MAX_BULK_FLAGS = 10_000;
@@ -122,24 +121,23 @@ function toBody(key: string, result: EvaluationResult): OfrepBody {
   return { key, value: result.value, reason: result.reason, variant: result.variant, metadata };
 }
 
-/** Evaluates a flag with its own type; loads namespaces that prerequisites or segments need, then again. */
+/** What `evaluateLoaded` answers when the flag's own namespace is not loaded. */
 const NOT_LOADED = Symbol('not loaded');
 
 /**
  * Evaluates a flag with its own type from what is in memory, without a promise: `NOT_LOADED` when its
  * namespace is not, and otherwise the result, with the namespaces its prerequisites or segments needed but
- * found unloaded left in `scope.missing`.
+ * found unloaded left in `scope.missing`. `namespace` is the key's.
  */
 function evaluateLoaded(
-  deps: DeliveryDeps,
   scope: EnvironmentScope,
   key: string,
+  namespace: string,
   context: Record<string, unknown>,
 ): EvaluationResult | undefined | typeof NOT_LOADED {
   scope.missing.clear();
-  const { namespace } = splitKey(key);
-  const engine = deps.hub.loaded(scope.environment, namespace) && scope.engineOf(namespace);
-  if (!engine) return NOT_LOADED;
+  const engine = scope.loadedEngine(namespace);
+  if (engine === undefined) return NOT_LOADED;
   const flag = engine.flag(key);
   return flag === undefined ? undefined : engine.evaluate(key, flag.type, context, undefined);
 }
@@ -150,10 +148,11 @@ async function evaluate(
   scope: EnvironmentScope,
   key: string,
   context: Record<string, unknown>,
+  namespace = splitKey(key).namespace,
 ): Promise<EvaluationResult | undefined> {
   for (let attempt = 0; attempt < 4; attempt++) {
-    const result = evaluateLoaded(deps, scope, key, context);
-    const needed = result === NOT_LOADED ? [splitKey(key).namespace] : [...scope.missing];
+    const result = evaluateLoaded(scope, key, namespace, context);
+    const needed = result === NOT_LOADED ? [namespace] : [...scope.missing];
     if (needed.length === 0) return result as EvaluationResult | undefined;
     const loaded = await Promise.all(needed.map((ns) => deps.hub.existing(scope.environment, ns)));
     // Namespaces that do not exist: what was found is the answer.
@@ -242,16 +241,17 @@ export function ofrepRoutes(app: FastifyInstance, deps: DeliveryDeps, metrics?: 
         const e = error as OfrepRequestError;
         return sendOfrepError(reply, 400, { key, errorCode: e.errorCode, errorDetails: e.errorDetails });
       }
-      if (!mayRead(principal, splitKey(key).namespace)) {
+      const { namespace } = splitKey(key);
+      if (!mayRead(principal, namespace)) {
         throw new HttpProblem(403, 'Forbidden', `flag "${key}" is outside this key's namespaces`);
       }
       const scope = deps.hub.scope(environment);
       // perf: the usual case (a loaded namespace, nothing else needed) is answered without a promise.
-      const loaded = evaluateLoaded(deps, scope, key, context);
+      const loaded = evaluateLoaded(scope, key, namespace, context);
       const result =
         loaded !== NOT_LOADED && scope.missing.size === 0
           ? loaded
-          : await evaluate(deps, scope, key, context);
+          : await evaluate(deps, scope, key, context, namespace);
       if (result === undefined || result.errorCode === 'FLAG_NOT_FOUND') {
         count('not_found');
         return sendOfrepError(reply, 404, {
@@ -315,10 +315,7 @@ export function ofrepRoutes(app: FastifyInstance, deps: DeliveryDeps, metrics?: 
         const e = error as OfrepRequestError;
         return sendOfrepError(reply, 400, { errorCode: e.errorCode, errorDetails: e.errorDetails });
       }
-      const selectors = scopedSelectors(principal, parseSelectors(query.namespaces));
-      const views = (await deps.hub.select(environment, selectors)).filter((v) =>
-        mayRead(principal, v.namespace),
-      );
+      const { views } = await viewsFor(deps, principal, environment, query.namespaces);
       let total = 0;
       for (const view of views) total += view.records;
       if (total > MAX_BULK_FLAGS) {

@@ -2,11 +2,12 @@
  * Position vectors and namespace selectors of the delivery protocol (spec/protocol.md): where a client
  * stands per namespace (`ns:seq,ns:seq`), and which namespaces a request selects (namespaces or prefixes).
  */
+import { names } from '@switchyard/core';
 import { HttpProblem } from '../problems.js';
 
 export type Positions = Map<string, number>;
 
-const NAMESPACE = /^[a-z0-9][a-z0-9_-]*(\/[a-z0-9][a-z0-9_-]*)+$/;
+const NAMESPACE = names.NAMESPACE.regex;
 const MAX_SELECTORS = 1000;
 
 export function encodePositions(positions: Iterable<readonly [string, number]>): string {

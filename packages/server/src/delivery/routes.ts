@@ -3,6 +3,7 @@
  * key is (so a relay can check the keys its SDKs send). The server and the relay both mount these.
  */
 import { Readable } from 'node:stream';
+import { names } from '@switchyard/core';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Principal } from '../governance/access.js';
 import type { RateLimiter } from '../governance/rate-limits.js';
@@ -26,8 +27,8 @@ export interface DeliveryDeps {
 const selection = {
   env: {
     type: 'string',
-    pattern: '^[a-z0-9][a-z0-9_-]*$',
-    maxLength: 32,
+    pattern: names.ENVIRONMENT.pattern,
+    maxLength: names.ENVIRONMENT.maxLength,
     description: 'the environment; defaults to the SDK key’s',
   },
   namespaces: {
@@ -56,19 +57,32 @@ const WHOAMI = {
   additionalProperties: false,
 };
 
+/**
+ * The selectors of `?namespaces=` (within the principal's scopes, else 403) and the loaded views of an
+ * environment's namespaces they select that the principal may read.
+ */
+export async function viewsFor(
+  deps: DeliveryDeps,
+  principal: Principal,
+  environment: string,
+  namespaces: string | undefined,
+): Promise<{ selectors: string[]; views: NamespaceView[] }> {
+  const selectors = scopedSelectors(principal, parseSelectors(namespaces));
+  const views = (await deps.hub.select(environment, selectors)).filter((v) =>
+    mayRead(principal, v.namespace),
+  );
+  return { selectors, views };
+}
+
 /** The principal, environment and loaded views a delivery request is about. */
-export async function selectViews(
+async function selectViews(
   deps: DeliveryDeps,
   request: FastifyRequest,
   query: { env?: string; namespaces?: string },
 ): Promise<{ principal: Principal; environment: string; selectors: string[]; views: NamespaceView[] }> {
   const principal = await deps.authenticate(credentials(request));
   const environment = deliveryEnvironment(principal, 'read', query.env);
-  const selectors = scopedSelectors(principal, parseSelectors(query.namespaces));
-  const views = (await deps.hub.select(environment, selectors)).filter((v) =>
-    mayRead(principal, v.namespace),
-  );
-  return { principal, environment, selectors, views };
+  return { principal, environment, ...(await viewsFor(deps, principal, environment, query.namespaces)) };
 }
 
 interface StreamRequest {

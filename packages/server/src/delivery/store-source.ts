@@ -21,7 +21,7 @@ const NAMESPACE_PAGE = 1000;
 /** Ledger events read at most when working out what changed since a position; beyond, a snapshot. */
 const CHANGED_SINCE_LIMIT = 10_000;
 
-export function recordLine(delivered: DeliveredRecord): string {
+function recordLine(delivered: DeliveredRecord): string {
   const kind = delivered.kind === 'flag' ? 'F' : 'S';
   if (delivered.record === undefined) return `-${kind} ${delivered.key}`;
   return delivered.kind === 'flag' ? flagLine(delivered.record) : segmentLine(delivered.record);

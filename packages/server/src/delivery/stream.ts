@@ -136,17 +136,19 @@ class StreamGroup implements HubListener {
     this.views.set(view.namespace, view);
     const now = this.settings.clock();
     const id = this.id();
+    if (this.connections.size === 0) return;
+    // perf: the frame is encoded once for the whole group; a lone connection takes it part by part as
+    // it drains, several share the parts (each reads them with its own iterator).
+    const frame = snapshotFrame(this.environment, [view], now, id, { complete: false, reset });
+    const parts: Iterable<string> = this.connections.size === 1 ? frame : [...frame];
+    let joined: string | undefined;
     for (const connection of this.connections) {
       connection.reached.set(view.namespace, view.seq);
       // A connection still catching up gets it after its catch-up, in order, like any queued frame.
-      const frame = snapshotFrame(this.environment, [view], now, id, { complete: false, reset });
-      if (connection.queue !== undefined)
-        connection.queue.push({
-          namespace: view.namespace,
-          seq: Number.POSITIVE_INFINITY,
-          frame: [...frame].join(''),
-        });
-      else connection.write(frame);
+      if (connection.queue !== undefined) {
+        joined ??= [...parts].join('');
+        connection.queue.push({ namespace: view.namespace, seq: Number.POSITIVE_INFINITY, frame: joined });
+      } else connection.write(parts);
     }
   }
 
@@ -180,12 +182,6 @@ export class Streams {
     private readonly metrics?: DeliveryMetrics,
   ) {}
 
-  get connections(): number {
-    let n = 0;
-    for (const group of this.groups.values()) n += group.connections.size;
-    return n;
-  }
-
   /**
    * Serves one stream on `response` (headers not yet sent) until the client goes away. `since`: the
    * client's positions, or undefined for a stream that opens with a snapshot.
@@ -199,7 +195,6 @@ export class Streams {
     mayRead: (namespace: string) => boolean;
     views: readonly NamespaceView[];
     since: Positions | undefined;
-    headers?: Record<string, string>;
   }): Promise<void> {
     const { response, environment } = options;
     const groupKey = `${environment}\u0000${options.selectors.join(',')}\u0000${options.scopeKey}`;
@@ -225,7 +220,6 @@ export class Streams {
       'cache-control': 'no-cache, no-transform',
       connection: 'keep-alive',
       'x-accel-buffering': 'no',
-      ...options.headers,
     });
     response.write('retry: 1000\n\n');
     response.socket?.setNoDelay(true);

@@ -14,9 +14,6 @@ const TARGET_LINES = 512;
 /** Changes to one chunk beyond which it is re-encoded whole rather than spliced. */
 const SPLICE_LIMIT = 4;
 
-/** A record line's identity (core's `lineIdentity`): `F key` for `F key\t{…}` and `-F key` alike. */
-export const identityOf = lineIdentity;
-
 function hashOf(identity: string): number {
   // FNV-1a over UTF-16 code units: only spreads keys over chunks, so it need not match any spec.
   let h = 0x811c9dc5;
@@ -55,20 +52,13 @@ export class NamespaceView {
 
   private distribute(lines: readonly string[], count: number): Buffer[] {
     const parts: string[][] = Array.from({ length: count }, () => []);
-    for (const line of lines) parts[hashOf(identityOf(line)) & (count - 1)]!.push(line);
+    for (const line of lines) parts[hashOf(lineIdentity(line)) & (count - 1)]!.push(line);
     return parts.map((p) => Buffer.from(p.length === 0 ? '' : `${p.join('\n')}\n`, 'utf8'));
   }
 
   /** The encoded lines, each ending in `\n`, in no particular order. */
   body(): readonly Buffer[] {
     return this.chunks;
-  }
-
-  /** The bytes of all lines. */
-  get byteLength(): number {
-    let n = 0;
-    for (const chunk of this.chunks) n += chunk.length;
-    return n;
   }
 
   /** The current line of a record, or undefined when the view does not hold it. */
@@ -79,14 +69,14 @@ export class NamespaceView {
   }
 
   /**
-   * Applies record lines (upserts `F key\t…`, removals `-F key`) and moves to `seq`. Returns the
-   * lines as applied, for the patch that tells clients.
+   * Applies record lines (upserts `F key\t…`, removals `-F key`) and moves to `seq`, keeping the engine,
+   * if one was built, in step.
    */
   apply(seq: number, committedAt: number, lines: readonly string[]): void {
     const byChunk = new Map<number, string[]>();
     const mask = this.chunks.length - 1;
     for (const line of lines) {
-      const index = hashOf(identityOf(line)) & mask;
+      const index = hashOf(lineIdentity(line)) & mask;
       const list = byChunk.get(index);
       if (list === undefined) byChunk.set(index, [line]);
       else list.push(line);
@@ -107,7 +97,7 @@ export class NamespaceView {
     let current = chunk;
     for (const line of changes) {
       const remove = line.charCodeAt(0) === 0x2d;
-      const at = findLine(current, identityOf(line));
+      const at = findLine(current, lineIdentity(line));
       const replacement = remove ? EMPTY : Buffer.from(`${line}\n`, 'utf8');
       if (at === undefined) {
         if (remove) continue;
@@ -124,11 +114,12 @@ export class NamespaceView {
   private rebuild(index: number, changes: readonly string[]): Buffer {
     const lines = new Map<string, string>();
     const text = this.chunks[index]!.toString('utf8');
-    if (text.length > 0) for (const line of text.slice(0, -1).split('\n')) lines.set(identityOf(line), line);
+    if (text.length > 0)
+      for (const line of text.slice(0, -1).split('\n')) lines.set(lineIdentity(line), line);
     const before = lines.size;
     for (const line of changes) {
       if (line.charCodeAt(0) === 0x2d) lines.delete(line.slice(1));
-      else lines.set(identityOf(line), line);
+      else lines.set(lineIdentity(line), line);
     }
     this.size += lines.size - before;
     return Buffer.from(lines.size === 0 ? '' : `${[...lines.values()].join('\n')}\n`, 'utf8');

@@ -3,10 +3,10 @@
  * source of its validation, its TypeScript type and its OpenAPI description. Unknown fields are refused.
  */
 import { type Static, Type } from '@sinclair/typebox';
-import { names } from '@switchyard/core';
+import { formatPath, names } from '@switchyard/core';
 import type { FastifySchemaValidationError } from 'fastify';
 
-export const MAX_EVENTS = 10_000;
+const MAX_EVENTS = 10_000;
 export const MAX_BODY_BYTES = 1024 * 1024;
 export const MAX_COUNT = 1_000_000_000_000;
 
@@ -81,7 +81,8 @@ export interface ExposureBatch {
   events: readonly ForwardedExposure[];
 }
 
-const PLAIN = /^[A-Za-z_$][A-Za-z0-9_$-]*$/;
+/** An array index as JSON pointers write it: digits, no leading zero, a safe integer. */
+const INDEX = /^(0|[1-9]\d{0,14})$/;
 const describe: Record<string, string> = {
   flag: names.FLAG_KEY.describe,
   variant: names.VARIATION.describe,
@@ -107,11 +108,7 @@ export function issueOf(error: FastifySchemaValidationError): { path: string; me
     const rule = describe[segments[segments.length - 1] ?? ''];
     if (rule !== undefined) message = `must be ${rule}`;
   }
-  let path = '';
-  for (const segment of segments) {
-    if (/^\d+$/.test(segment)) path += `[${segment}]`;
-    else if (PLAIN.test(segment)) path += path === '' ? segment : `.${segment}`;
-    else path += `[${JSON.stringify(segment)}]`;
-  }
+  // Array indices as numbers, so that core's formatPath brackets them (`events[3].flag`).
+  const path = formatPath(segments.map((segment) => (INDEX.test(segment) ? Number(segment) : segment)));
   return { path, message };
 }

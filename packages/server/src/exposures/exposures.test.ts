@@ -287,6 +287,8 @@ describe('exposure events over HTTP', () => {
     const cases: [unknown, string, string][] = [
       [{ events: [valid], extra: 1 }, 'extra', 'is not a known field'],
       [{ events: [valid, { ...valid, colour: 'red' }] }, 'events[1].colour', 'is not a known field'],
+      [{ events: [valid, { ...valid, 'odd key': 1 }] }, 'events[1]["odd key"]', 'is not a known field'],
+      [{ events: [valid, { ...valid, 7: 1 }] }, 'events[1][7]', 'is not a known field'],
       [
         { events: [valid, { ...valid, flag: 'Not A Key' }] },
         'events[1].flag',

@@ -17,7 +17,7 @@ import { splitKey } from '@switchyard/core';
 import { hourOf } from '@switchyard/store';
 import type { FastifyInstance, FastifyRequest, FastifySchemaValidationError } from 'fastify';
 import type { RouteDeps } from '../api/flags.js';
-import { authenticate, authorize, isSdkRole, type Principal } from '../governance/access.js';
+import { authenticate, authorize, inNamespaces, isSdkRole, type Principal } from '../governance/access.js';
 import type { Metrics } from '../metrics.js';
 import { json, problem, problems } from '../openapi/responses.js';
 import { badRequest, forbidden, HttpProblem } from '../problems.js';
@@ -53,7 +53,7 @@ export interface ExposureDeps extends RouteDeps, ExposureOptions {
 
 const HOUR_MS = 3600_000;
 /** The longest range `GET …/exposures` answers, in hours. */
-export const MAX_RANGE_HOURS = 92 * 24;
+const MAX_RANGE_HOURS = 92 * 24;
 /** Event times further ahead of the server's clock than this are counted at the server's time. */
 const FUTURE_TOLERANCE_MS = 5 * 60_000;
 
@@ -90,10 +90,6 @@ const EXPOSURE_COUNTS = {
   },
   additionalProperties: false,
 };
-
-const inNamespaces = (principal: Principal, namespace: string) =>
-  principal.namespaces.length === 0 ||
-  principal.namespaces.some((p) => namespace === p || namespace.startsWith(p.endsWith('/') ? p : `${p}/`));
 
 /** The environment a batch counts in, or a 403 / 400. */
 async function environmentOf(
@@ -221,6 +217,8 @@ export function exposureRoutes(app: FastifyInstance, deps: ExposureDeps): void {
       const environment = await environmentOf(deps, principal, body.environment);
       const now = clock();
       const checked = new Set<string>();
+      // perf: copies for the sinks only when there are sinks.
+      const forwarding = sinks.length > 0;
       const forwarded: ForwardedExposure[] = [];
       const counts: { flag: string; variant: string; hour: number; count: number }[] = [];
       for (const [i, event] of body.events.entries()) {
@@ -243,7 +241,7 @@ export function exposureRoutes(app: FastifyInstance, deps: ExposureDeps): void {
           Math.max(1, Math.round((event.count ?? 1) / (event.sampleRate ?? 1))),
         );
         counts.push({ flag: event.flag, variant: event.variant, hour: hourOf(time), count });
-        forwarded.push({ ...event, environment, time: new Date(time).toISOString(), count });
+        if (forwarding) forwarded.push({ ...event, environment, time: new Date(time).toISOString(), count });
       }
       if (!aggregator.add(environment, counts)) {
         throw new HttpProblem(

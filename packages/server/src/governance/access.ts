@@ -96,6 +96,17 @@ export interface Target {
   protectedEnvironment?: boolean;
 }
 
+/**
+ * Whether the principal's namespace scopes (none: all) cover `namespace`: a scope covers itself and the
+ * namespaces under it, `team` and `team/` alike.
+ */
+export function inNamespaces(principal: Principal, namespace: string): boolean {
+  return (
+    principal.namespaces.length === 0 ||
+    principal.namespaces.some((p) => namespace === p || namespace.startsWith(p.endsWith('/') ? p : `${p}/`))
+  );
+}
+
 /** Refuses with 403 unless the principal may `act` ('read' | 'write' | 'admin') on the target. */
 export function authorize(principal: Principal, act: 'read' | 'write' | 'admin', target: Target = {}): void {
   if (isSdkRole(principal.role)) {
@@ -117,11 +128,8 @@ export function authorize(principal: Principal, act: 'read' | 'write' | 'admin',
     throw forbidden(`a ${principal.role} token may not ${what}; it needs ${needed}`);
   }
   const { namespace, environment } = target;
-  if (namespace !== undefined && principal.namespaces.length > 0) {
-    const inScope = principal.namespaces.some(
-      (p) => namespace === p || namespace.startsWith(p.endsWith('/') ? p : `${p}/`),
-    );
-    if (!inScope) throw forbidden(`this token is limited to namespaces ${principal.namespaces.join(', ')}`);
+  if (namespace !== undefined && !inNamespaces(principal, namespace)) {
+    throw forbidden(`this token is limited to namespaces ${principal.namespaces.join(', ')}`);
   }
   if (
     environment !== undefined &&
