@@ -26,6 +26,6 @@ export {
   UpstreamError,
   type UpstreamFeedEvents,
 } from './feed/events.js';
-export { encodePositions, type Positions, parsePositions, positionsOfHeader } from './feed/positions.js';
+export { encodePositions, type Positions, positionsOfHeader } from './feed/positions.js';
 export { namespaceOf, parseRecordLine, type RecordChange, type RecordKind } from './feed/records.js';
 export { UpstreamFeed, type UpstreamFeedOptions } from './feed/upstream.js';

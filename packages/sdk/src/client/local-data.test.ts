@@ -132,6 +132,46 @@ describe('LocalData', () => {
     assert.deepEqual(copy.positions, { 'a/x': 20_000 });
   });
 
+  it('has data from the first snapshot on, whole or partial', () => {
+    const whole = new LocalData();
+    assert.equal(whole.hasData, false);
+    assert.throws(() =>
+      whole.replace({ ...snapshot({ 'a/x': 1 }, []), bytes: Buffer.from('not a snapshot') }),
+    );
+    assert.equal(whole.hasData, false, 'bytes that are not a snapshot load nothing');
+    whole.replace(snapshot({ 'a/x': 1 }, []));
+    assert.equal(whole.hasData, true, 'even with no flags');
+    const partial = new LocalData();
+    partial.replace(snapshot({ 'a/x': 1, 'b/y': 1 }, [flag('a/x/one', 'on')], false));
+    assert.equal(partial.hasData, true);
+  });
+
+  it('encodes lines of many bytes across its blocks as they are', () => {
+    const data = new LocalData();
+    // About 2.4 MB of lines with characters of two, three and four bytes, so lines straddle blocks.
+    const flags = Array.from({ length: 4000 }, (_, i) => ({
+      ...flag(`a/x/é✓😀${i}`, 'on'),
+      variations: { on: `ü✓😀${i}`.repeat(50), off: false },
+    })) as FlagRecord[];
+    const first = snapshot({ 'a/x': 1 }, flags);
+    data.replace(first);
+    const line = `F a/x/new\t${JSON.stringify({ type: 'boolean', variations: { on: true, off: false }, state: flag('a/x/new', 'on').state })}`;
+    data.applyPatch({
+      namespace: 'a/x',
+      seq: 2,
+      changes: [{ op: 'put', kind: 'flag', key: 'a/x/new', json: line.slice(line.indexOf('\t') + 1), line }],
+    });
+    const [, body] = data.encode();
+    // The lines come in the index's order: compared as sets, and the bytes counted.
+    const expected = first.bytes.subarray(readHeader(first.bytes).bodyStart).toString('utf8').split('\n');
+    expected.pop();
+    expected.push(line);
+    const got = body!.toString('utf8').split('\n');
+    assert.equal(got.pop(), '', 'every line ends with a newline');
+    assert.equal(body!.length, Buffer.byteLength(expected.join('\n')) + 1);
+    assert.ok(got.sort().join('\n') === expected.sort().join('\n'), 'the same lines, byte for byte');
+  });
+
   it('changes nothing when a patch holds a record that is not JSON', () => {
     const data = new LocalData();
     data.replace(snapshot({ 'a/x': 1 }, [flag('a/x/one', 'on')]));

@@ -70,7 +70,15 @@ class BlockWriter {
     }
   }
 
+  /** Writes `text` and a newline; straight into the block when both fit, with no buffer between. */
   line(text: string): void {
+    const length = Buffer.byteLength(text, 'utf8');
+    if (length + 1 <= this.block.length - this.at) {
+      this.block.write(text, this.at, 'utf8');
+      this.at += length;
+      this.block[this.at++] = NEWLINE;
+      return;
+    }
     this.write(Buffer.from(text, 'utf8'));
     this.write(NEWLINE_BYTE);
   }
@@ -94,7 +102,6 @@ export class LocalData {
   private flagLines = new Map<string, string | null>();
   private segmentLines = new Map<string, string | null>();
   private held: Record<string, number> = {};
-  private loaded = false;
 
   constructor(options: { environment?: string; clock?: () => number } = {}) {
     this.engine = new FlagEngine(options);
@@ -102,15 +109,11 @@ export class LocalData {
 
   /** True once a snapshot was applied: from then on the data is the truth, even if it holds no flags. */
   get hasData(): boolean {
-    return this.loaded;
+    return this.engine.snapshotHeader !== undefined;
   }
 
   get positions(): Positions {
     return { ...this.held };
-  }
-
-  get environment(): string {
-    return this.engine.environment;
   }
 
   /**
@@ -121,13 +124,10 @@ export class LocalData {
     const { bytes, complete } = snapshot;
     const named = Object.keys(snapshot.positions);
     const whole = complete && snapshot.namespaces.length === named.length;
-    if (whole && !this.loaded) {
+    if (whole && !this.hasData) {
       // perf: the first data, whole: the bytes are loaded as they came.
-      this.engine.loadSnapshot(bytes);
-      this.flagLines = new Map();
-      this.segmentLines = new Map();
+      this.load(bytes);
       this.held = { ...snapshot.positions };
-      this.loaded = true;
       return { flags: [], segments: [], all: true };
     }
 
@@ -145,9 +145,14 @@ export class LocalData {
     const changedFlags: string[] = [];
     const changedSegments: string[] = [];
     const seen = { flags: new Set<string>(), segments: new Set<string>() };
+    /** What was held in the replaced namespaces: [kind, key], in the order of `lines()`. */
+    const replaced: [number, string][] = [];
     // The lines kept from what is held.
-    for (const [, key, line] of this.lines()) {
-      if (fromNew(namespaceOf(key))) continue;
+    for (const [kind, key, line] of this.lines()) {
+      if (fromNew(namespaceOf(key))) {
+        replaced.push([kind, key]);
+        continue;
+      }
       out.line(line);
     }
     // The snapshot's lines for the namespaces it replaces, compared with what was held.
@@ -163,8 +168,7 @@ export class LocalData {
       }
     });
     // What was held in the replaced namespaces and is gone.
-    for (const [kind, key] of this.lines()) {
-      if (!fromNew(namespaceOf(key))) continue;
+    for (const [kind, key] of replaced) {
       const isFlag = kind === FLAG;
       if (!(isFlag ? seen.flags : seen.segments).has(key))
         (isFlag ? changedFlags : changedSegments).push(key);
@@ -222,10 +226,7 @@ export class LocalData {
    * parts to write one after the other (the snapshot's own bytes are not copied when nothing changed).
    */
   encode(extra: Record<string, unknown> = {}): Buffer[] {
-    const header = Buffer.from(
-      `${SNAPSHOT_MAGIC}${JSON.stringify({ environment: this.engine.environment, namespaces: this.held, time: new Date().toISOString(), ...extra })}\n`,
-      'utf8',
-    );
+    const header = Buffer.from(`${this.headerLine(extra)}\n`, 'utf8');
     const index = this.engine.snapshotFlags;
     if (index !== undefined && this.flagLines.size === 0 && this.segmentLines.size === 0) {
       return [header, index.bytes.subarray(readHeader(index.bytes).bodyStart)];
@@ -233,6 +234,11 @@ export class LocalData {
     const out = new BlockWriter();
     for (const [, , line] of this.lines()) out.line(line);
     return [header, out.finish()];
+  }
+
+  /** The header line (without its newline) of what `encode` writes. */
+  private headerLine(extra: Record<string, unknown>): string {
+    return `${SNAPSHOT_MAGIC}${JSON.stringify({ environment: this.engine.environment, namespaces: this.held, time: new Date().toISOString(), ...extra })}`;
   }
 
   /** The current line of a record; undefined when it is not held. */
@@ -262,14 +268,16 @@ export class LocalData {
 
   /** Folds the patched lines into a new snapshot, so they stop growing. */
   private fold(): void {
-    const [header, body] = this.encode();
-    this.load(Buffer.concat([header!, body!]));
+    // What `encode` writes, as one buffer: the header goes first into the same writer.
+    const out = new BlockWriter();
+    out.line(this.headerLine({}));
+    for (const [, , line] of this.lines()) out.line(line);
+    this.load(out.finish());
   }
 
   private load(bytes: Buffer): void {
     this.engine.loadSnapshot(bytes);
     this.flagLines = new Map();
     this.segmentLines = new Map();
-    this.loaded = true;
   }
 }

@@ -14,18 +14,6 @@ export function encodePositions(positions: Positions): string {
     .join(',');
 }
 
-/** Reads the wire form; pairs that are not `ns:seq` with a non-negative integer are skipped. */
-export function parsePositions(text: string): Record<string, number> {
-  const out: Record<string, number> = {};
-  for (const pair of text.split(',')) {
-    const colon = pair.lastIndexOf(':');
-    if (colon <= 0) continue;
-    const seq = Number(pair.slice(colon + 1));
-    if (Number.isSafeInteger(seq) && seq >= 0) out[pair.slice(0, colon)] = seq;
-  }
-  return out;
-}
-
 /** The positions in the `namespaces` field of a snapshot header or a heartbeat; entries that are not numbers are skipped. */
 export function positionsOfHeader(header: object): Record<string, number> {
   const out: Record<string, number> = {};
