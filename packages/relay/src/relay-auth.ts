@@ -30,13 +30,7 @@ interface WhoIs {
 export type WhoAmI =
   | {
       kind: 'known';
-      who: {
-        id: string;
-        name: string;
-        role: Principal['role'];
-        environments: string[];
-        namespaces: string[];
-      };
+      who: WhoIs;
     }
   | { kind: 'refused'; status: 401 | 403; detail: string | undefined }
   | { kind: 'unreachable' };

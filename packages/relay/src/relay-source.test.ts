@@ -73,4 +73,41 @@ describe('the relay’s copy', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  it('removes patched-away lines, replaces a namespace’s lines, and drops what a complete snapshot leaves out', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'switchyard-relay-source-'));
+    try {
+      const store = new RelayStore(dir);
+      const source = new RelaySource(store, 'production');
+      const reloaded: string[] = [];
+      source.start({ patch: () => {}, reload: (ns) => reloaded.push(ns), namespace: () => {} });
+      source.snapshot(
+        snapshot({ 'a/b': 1, 'a/bc': 1 }, [
+          line('a/b/x', true, 1),
+          line('a/b/y', true, 1),
+          line('a/bc/z', true, 1),
+        ]),
+      );
+      assert.equal(store.size, 2);
+      source.patch(patch('a/b', 2, ['-F a/b/x', line('a/b/w', true, 1)]));
+      assert.deepEqual(await collect(source, 'a/b'), [line('a/b/w', true, 1), line('a/b/y', true, 1)]);
+      assert.deepEqual(await source.changedSince('a/b', 'production', 1, 2), new Set(['F a/b/x', 'F a/b/w']));
+      source.snapshot(snapshot({ 'a/b': 3 }, [line('a/b/v', true, 1)]));
+      assert.deepEqual(await collect(source, 'a/b'), [line('a/b/v', true, 1)]);
+      assert.deepEqual(
+        await collect(source, 'a/bc'),
+        [line('a/bc/z', true, 1)],
+        'a namespace named alike is kept',
+      );
+      source.snapshot(snapshot({ 'a/bc': 2 }, [line('a/bc/z', false, 2)], true));
+      assert.deepEqual(reloaded, ['a/b', 'a/bc', 'a/b']);
+      assert.deepEqual(await collect(source, 'a/b'), []);
+      assert.deepEqual(await collect(source, 'a/bc'), [line('a/bc/z', false, 2)]);
+      assert.equal(store.size, 1);
+      assert.deepEqual(store.namespaces(), ['a/bc']);
+      await store.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });

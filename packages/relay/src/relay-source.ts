@@ -23,7 +23,7 @@ interface Remembered {
  * Where each namespace's record lines are in a snapshot body: [start, end, start, end, …] by namespace.
  * perf: offsets, not strings, so that a million-flag snapshot is turned into text a namespace at a time.
  */
-export function linesByNamespace(bytes: Buffer): Map<string, number[]> {
+function linesByNamespace(bytes: Buffer): Map<string, number[]> {
   const out = new Map<string, number[]>();
   scanRecordLines(bytes, readHeader(bytes).bodyStart, (_kind, key, start, end) => {
     const { namespace } = splitKey(key);
@@ -89,15 +89,16 @@ export class RelaySource implements DeliverySource {
 
   patch(event: PatchEvent): void {
     const lines = event.changes.map((change) => change.line);
+    const identities = lines.map(lineIdentity);
     const before = this.store.position(event.namespace)?.seq ?? 0;
-    if (!this.store.applyPatch(event.namespace, event.seq, event.committedAt, lines)) return;
+    if (!this.store.applyPatch(event.namespace, event.seq, event.committedAt, lines, identities)) return;
     if (!this.windowStart.has(event.namespace)) this.windowStart.set(event.namespace, before);
     let window = this.recent.get(event.namespace);
     if (window === undefined) {
       window = [];
       this.recent.set(event.namespace, window);
     }
-    window.push({ seq: event.seq, identities: lines.map(lineIdentity) });
+    window.push({ seq: event.seq, identities });
     if (window.length > WINDOW) {
       const dropped = window.splice(0, window.length - WINDOW);
       this.windowStart.set(event.namespace, dropped[dropped.length - 1]!.seq);

@@ -6,7 +6,6 @@
  * and resumes its upstream from the positions on disk, so a crash loses nothing the upstream cannot
  * send again. A position is never moved back: a patch or snapshot older than what is stored is ignored.
  */
-import { lineIdentity } from '@switchyard/core';
 import { type Database, open, type RootDatabase } from 'lmdb';
 
 export interface StoredPosition {
@@ -69,19 +68,16 @@ export class RelayStore {
     return [...this.positions.keys()].sort();
   }
 
-  /** Waits until every write so far is durable. */
-  flushed(): Promise<unknown> {
-    return this.lastWrite;
+  /** How many namespaces are held. */
+  get size(): number {
+    return this.positions.size;
   }
 
   /** The lines of a namespace as stored (after every write so far). */
   async *namespaceLines(namespace: string, pageSize = 1000): AsyncGenerator<string[]> {
     await this.lastWrite;
     let page: string[] = [];
-    for (const { value } of this.lines.getRange({
-      start: namespace + SEPARATOR,
-      end: namespace + SEPARATOR + END,
-    })) {
+    for (const { value } of this.lines.getRange(rangeOf(namespace))) {
       page.push(value.toString('utf8'));
       if (page.length === pageSize) {
         yield page;
@@ -108,12 +104,7 @@ export class RelayStore {
     const position = { seq, committedAt };
     this.positions.set(namespace, position);
     this.lastWrite = this.root.childTransaction(() => {
-      for (const key of this.lines.getKeys({
-        start: namespace + SEPARATOR,
-        end: namespace + SEPARATOR + END,
-      })) {
-        this.lines.removeSync(key);
-      }
+      this.removeLinesSync(namespace);
       for (const line of lines) this.lines.putSync(namespace + SEPARATOR + identityOfBytes(line), line);
       this.positionsDb.putSync(namespace, position);
     });
@@ -124,30 +115,41 @@ export class RelayStore {
   dropNamespace(namespace: string): void {
     this.positions.delete(namespace);
     this.lastWrite = this.root.childTransaction(() => {
-      for (const key of this.lines.getKeys({
-        start: namespace + SEPARATOR,
-        end: namespace + SEPARATOR + END,
-      })) {
-        this.lines.removeSync(key);
-      }
+      this.removeLinesSync(namespace);
       this.positionsDb.removeSync(namespace);
     });
   }
 
-  /** Applies a patch's lines. Returns false (and writes nothing) when `seq` is not beyond the position. */
-  applyPatch(namespace: string, seq: number, committedAt: number, lines: readonly string[]): boolean {
+  /**
+   * Applies a patch's lines, `identities[i]` being the identity of `lines[i]` (`lineIdentity`). Returns
+   * false (and writes nothing) when `seq` is not beyond the position.
+   */
+  applyPatch(
+    namespace: string,
+    seq: number,
+    committedAt: number,
+    lines: readonly string[],
+    identities: readonly string[],
+  ): boolean {
     const held = this.positions.get(namespace);
     if (held !== undefined && held.seq >= seq) return false;
     const position = { seq, committedAt };
     this.positions.set(namespace, position);
     this.lastWrite = this.root.childTransaction(() => {
-      for (const line of lines) {
-        if (line.startsWith('-')) this.lines.removeSync(namespace + SEPARATOR + lineIdentity(line));
-        else this.lines.putSync(namespace + SEPARATOR + lineIdentity(line), Buffer.from(line, 'utf8'));
+      for (let i = 0; i < lines.length; i++) {
+        const line = lines[i]!;
+        const key = namespace + SEPARATOR + identities[i]!;
+        if (line.startsWith('-')) this.lines.removeSync(key);
+        else this.lines.putSync(key, Buffer.from(line, 'utf8'));
       }
       this.positionsDb.putSync(namespace, position);
     });
     return true;
+  }
+
+  /** Removes a namespace's lines; inside a transaction. */
+  private removeLinesSync(namespace: string): void {
+    for (const key of this.lines.getKeys(rangeOf(namespace))) this.lines.removeSync(key);
   }
 
   knownKey(hash: string): KnownKey | undefined {
@@ -162,6 +164,11 @@ export class RelayStore {
     await this.lastWrite;
     await this.root.close();
   }
+}
+
+/** The keys of a namespace's lines. */
+function rangeOf(namespace: string): { start: string; end: string } {
+  return { start: namespace + SEPARATOR, end: namespace + SEPARATOR + END };
 }
 
 /** The identity of a line held as bytes. */

@@ -88,9 +88,11 @@ export async function startRelay(
   }
   if (stored === undefined) await store.setEnvironment(environment);
 
+  // The positions on disk, which the feed resumes from.
+  const initialPositions = store.allPositions();
   // Upstream health, as the circuit breaker and staleness report it.
   let circuit: CircuitState = 'half-open';
-  let lastHeard = Object.keys(store.allPositions()).length > 0 ? 0 : clock();
+  let lastHeard = Object.keys(initialPositions).length > 0 ? 0 : clock();
   let upstreamStale = 0;
   const staleSeconds = () =>
     circuit === 'closed' ? upstreamStale : Math.round((clock() - lastHeard) / 1000) + upstreamStale;
@@ -130,7 +132,8 @@ export async function startRelay(
     sdkKey: options.sdkKey,
     environment,
     ...(options.namespaces ? { namespaces: options.namespaces } : {}),
-    ...(Object.keys(store.allPositions()).length > 0 ? { initialPositions: store.allPositions() } : {}),
+    // No positions ({}) start the feed as none given would.
+    initialPositions,
     ...options.feed,
   });
   feed.on('snapshot', (event) => {
@@ -157,7 +160,7 @@ export async function startRelay(
 
   app.get('/healthz', async () => ({ status: 'ok' }));
   app.get('/readyz', async (_request, reply) => {
-    const namespaces = store.namespaces().length;
+    const namespaces = store.size;
     const body = {
       status: 'ready',
       role: 'relay',
