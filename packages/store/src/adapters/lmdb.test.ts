@@ -104,8 +104,8 @@ describe('lmdb large commits, queued on each other', () => {
     );
     await commits[9];
     const prune = adapter.pruneLedger('q/prune', 5);
-    const outcomes = await Promise.all([...commits, prune]);
-    assert.ok(outcomes.slice(0, 40).every((o) => o !== undefined && o.ok));
+    const [outcomes] = await Promise.all([Promise.all(commits), prune]);
+    assert.ok(outcomes.every((o) => o.ok));
     const head = await adapter.ledgerHead('q/prune');
     assert.equal(head.seq, 40);
     assert.equal(head.checkpoint?.seq, 5);
