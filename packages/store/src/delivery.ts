@@ -5,6 +5,7 @@
  */
 import type { FlagRecord, SegmentRecord } from '@switchyard/core';
 import type { StoreAdapter, StoredRecord } from './contract.js';
+import { implicitState } from './flag-records.js';
 import {
   type ChangeEvent,
   decodeRecord,
@@ -13,6 +14,7 @@ import {
   paths,
   type SegmentStateRecord,
   type StateRecord,
+  SYSTEM_NAMESPACE,
 } from './records.js';
 import { type Keyring, openMeta } from './sensitive.js';
 
@@ -82,11 +84,35 @@ export class Delivery {
     return openMeta(decodeRecord<FlagMeta>(namespace, record.path, record.value), this.keys);
   }
 
+  /** The environments of `names` the store has: only they hold implicit states. */
+  private async known(names: readonly string[]): Promise<Set<string>> {
+    const found = await this.adapter.getMany(
+      SYSTEM_NAMESPACE,
+      names.map((name) => paths.environment(name)),
+    );
+    return new Set(names.filter((_, i) => found[i] !== undefined));
+  }
+
+  /** A flag's record in an environment, from its stored state or else (in a known one) the implicit one. */
+  private flag(
+    namespace: string,
+    meta: FlagMeta,
+    environment: string,
+    state: StoredRecord | undefined,
+    known: boolean,
+  ): FlagRecord | undefined {
+    if (state !== undefined)
+      return flagRecord(meta, decodeRecord<StateRecord>(namespace, state.path, state.value));
+    return known ? flagRecord(meta, implicitState(meta, environment)) : undefined;
+  }
+
   /**
    * Every delivered flag of a namespace in one environment, a page at a time. Identities and states are
-   * both kept in name order, so they are merged as they are read.
+   * both kept in name order, so they are merged as they are read; a flag without a stored state has the
+   * implicit one.
    */
   async *flags(namespace: string, environment: string): AsyncGenerator<FlagRecord[]> {
+    const known = (await this.known([environment])).size > 0;
     const states = this.scanAll(namespace, `state/${environment}/`);
     let pending: StoredRecord[] = [];
     let at = 0;
@@ -114,12 +140,10 @@ export class Delivery {
           at++;
           state = await nextState();
         }
-        if (state === undefined || state.path.slice(statePrefix) !== name) continue;
-        at++;
-        const record = flagRecord(
-          this.meta(namespace, stored),
-          decodeRecord<StateRecord>(namespace, state.path, state.value),
-        );
+        const own = state !== undefined && state.path.slice(statePrefix) === name ? state : undefined;
+        if (own !== undefined) at++;
+        else if (!known) continue;
+        const record = this.flag(namespace, this.meta(namespace, stored), environment, own, known);
         if (record !== undefined) out.push(record);
       }
       if (out.length > 0) yield out;
@@ -151,6 +175,7 @@ export class Delivery {
       for (const env of environments) wanted.push(paths.segmentState(env, name));
     }
     const found = wanted.length === 0 ? [] : await this.adapter.getMany(namespace, wanted);
+    const known = touched.flags.length === 0 ? new Set<string>() : await this.known(environments);
     const out = new Map<string, DeliveredRecord[]>(environments.map((env) => [env, []]));
     let i = 0;
     for (const name of touched.flags) {
@@ -159,9 +184,7 @@ export class Delivery {
       for (const env of environments) {
         const state = found[i++];
         const record =
-          meta === undefined || state === undefined
-            ? undefined
-            : flagRecord(meta, decodeRecord<StateRecord>(namespace, state.path, state.value));
+          meta === undefined ? undefined : this.flag(namespace, meta, env, state, known.has(env));
         out.get(env)!.push({ kind: 'flag', key: `${namespace}/${name}`, record });
       }
     }

@@ -28,10 +28,27 @@ export function indexValue(value: string): Uint8Array {
 }
 
 /** The state a flag starts with in an environment its document does not mention: off. */
-export function initialState(doc: FlagDocument): EnvironmentState {
-  const names = Object.keys(doc.variations);
-  const off = names.find((n) => doc.variations[n] === false) ?? names[names.length - 1]!;
+export function initialState(variations: FlagDocument['variations']): EnvironmentState {
+  const names = Object.keys(variations);
+  const off = names.find((n) => variations[n] === false) ?? names[names.length - 1]!;
   return { enabled: false, offVariation: off, default: off };
+}
+
+/**
+ * A flag's state in an environment where none is stored: its initial state, version 1, as of its
+ * creation. A flag is created with states only for the environments its document names; the others (and
+ * environments added later) hold this until their first change stores one. It is off, so it has no
+ * index records.
+ */
+export function implicitState(meta: FlagMeta, environment: string): StateRecord {
+  return {
+    key: meta.key,
+    environment,
+    version: 1,
+    state: { ...initialState(meta.variations), version: 1 },
+    updatedAt: meta.createdAt,
+    updatedBy: meta.createdBy,
+  };
 }
 
 export function withoutVersion(state: EnvironmentState): EnvironmentState {
@@ -40,10 +57,12 @@ export function withoutVersion(state: EnvironmentState): EnvironmentState {
   return rest;
 }
 
-/** The records that make a new flag: identity (first), a state per environment (in order), indexes. */
+/**
+ * The records that make a new flag: identity (first), a state for each environment its document names (in
+ * the document's order), indexes. The other environments hold the implicit initial state.
+ */
 export function creationRecords(
   doc: FlagDocument,
-  environments: readonly string[],
   now: number,
   actor: string,
   keys: Keyring | undefined,
@@ -56,8 +75,8 @@ export function creationRecords(
     { path: paths.flag(name), version: 1, value: encodeRecord(sealMeta(meta, keys)) },
   ];
   const states = new Map<string, EnvironmentState>();
-  for (const env of environments) {
-    const state = withoutVersion(doc.environments[env] ?? initialState(doc));
+  for (const [env, named] of Object.entries(doc.environments)) {
+    const state = withoutVersion(named);
     states.set(env, state);
     const record: StateRecord = {
       key: doc.key,

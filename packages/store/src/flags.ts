@@ -18,7 +18,7 @@ import {
   StoreValidationError,
   validOrThrow,
 } from './errors.js';
-import { creationRecords, indexValue, iso, withoutVersion } from './flag-records.js';
+import { creationRecords, implicitState, indexValue, iso, withoutVersion } from './flag-records.js';
 import { checkReferences, hasReferences } from './flag-references.js';
 import { indexChanges, indexRecords } from './indexes.js';
 import { mergePatch } from './merge-patch.js';
@@ -85,10 +85,17 @@ export class Flags {
     return { meta: this.openMeta(namespace, record.path, record.value), version: record.version };
   }
 
+  /** The flag's state in an environment of the store, stored or implicit; undefined when either is unknown. */
   async state(key: string, environment: string): Promise<StateRecord | undefined> {
     const { namespace, name } = splitKey(key);
-    const record = await this.adapter.get(namespace, paths.state(environment, name));
-    return record === undefined ? undefined : decodeRecord<StateRecord>(namespace, record.path, record.value);
+    const [metaRecord, record] = await this.adapter.getMany(namespace, [
+      paths.flag(name),
+      paths.state(environment, name),
+    ]);
+    if (record !== undefined) return decodeRecord<StateRecord>(namespace, record.path, record.value);
+    if (metaRecord === undefined) return undefined;
+    if (!(await this.environments()).some((e) => e.name === environment)) return undefined;
+    return implicitState(this.openMeta(namespace, metaRecord.path, metaRecord.value), environment);
   }
 
   async get(key: string): Promise<FlagView | undefined> {
@@ -96,12 +103,16 @@ export class Flags {
     if (found === undefined) return undefined;
     const { namespace, name } = splitKey(key);
     const states: Record<string, StateRecord> = {};
-    for (const [env, record] of await this.stateRecords(namespace, name)) states[env] = record;
+    for (const [env, record] of await this.stateRecords(namespace, name, found.meta)) states[env] = record;
     return { meta: found.meta, states };
   }
 
-  /** The flag's state records, by environment: one point read per environment. */
-  private async stateRecords(namespace: string, name: string): Promise<Map<string, StateRecord>> {
+  /** The flag's state in every environment, stored or implicit: one point read per environment. */
+  private async stateRecords(
+    namespace: string,
+    name: string,
+    meta: FlagMeta,
+  ): Promise<Map<string, StateRecord>> {
     const environments = await this.environments();
     const records = await this.adapter.getMany(
       namespace,
@@ -109,8 +120,13 @@ export class Flags {
     );
     const out = new Map<string, StateRecord>();
     records.forEach((record, i) => {
-      if (record !== undefined)
-        out.set(environments[i]!.name, decodeRecord<StateRecord>(namespace, record.path, record.value));
+      const env = environments[i]!.name;
+      out.set(
+        env,
+        record === undefined
+          ? implicitState(meta, env)
+          : decodeRecord<StateRecord>(namespace, record.path, record.value),
+      );
     });
     return out;
   }
@@ -171,14 +187,19 @@ export class Flags {
     if (hasReferences(doc)) await checkReferences(doc, this.reader, this.adapter);
     const { namespace, name } = splitKey(doc.key);
     return this.writer.commit(namespace, context, document, async (now) => {
-      const puts = creationRecords(doc, known, now, context.actor, this.keys);
+      const puts = creationRecords(doc, now, context.actor, this.keys);
       const view: FlagView = {
         meta: this.openMeta(namespace, puts[0]!.path, puts[0]!.value),
         states: {},
       };
-      known.forEach((env, i) => {
-        view.states[env] = decodeRecord<StateRecord>(namespace, puts[i + 1]!.path, puts[i + 1]!.value);
-      });
+      const named = Object.keys(doc.environments);
+      for (const env of known) {
+        const at = named.indexOf(env);
+        view.states[env] =
+          at === -1
+            ? implicitState(view.meta, env)
+            : decodeRecord<StateRecord>(namespace, puts[at + 1]!.path, puts[at + 1]!.value);
+      }
       return {
         preconditions: [{ path: paths.flag(name), version: 0 }],
         puts,
@@ -233,7 +254,7 @@ export class Flags {
         const changeContext = { actor: context.actor, ...(context.reason ? { reason: context.reason } : {}) };
         await this.writer.commit(namespace, changeContext, batch, async (now) => {
           const puts: RecordWrite[] = [];
-          for (const doc of batch) puts.push(...creationRecords(doc, known, now, context.actor, this.keys));
+          for (const doc of batch) puts.push(...creationRecords(doc, now, context.actor, this.keys));
           return {
             preconditions: batch.map((doc) => ({ path: paths.flag(splitKey(doc.key).name), version: 0 })),
             puts,
@@ -313,15 +334,23 @@ export class Flags {
       }
       const states = new Map<string, EnvironmentState>();
       let before: StateRecord | undefined;
+      let stored = false;
       stateRecords.forEach((r, i) => {
-        if (r === undefined) return;
-        const record = decodeRecord<StateRecord>(namespace, r.path, r.value);
-        states.set(environments[i]!, record.state);
-        if (environments[i] === environment) before = record;
+        const env = environments[i]!;
+        const record =
+          r === undefined
+            ? implicitState(found.meta, env)
+            : decodeRecord<StateRecord>(namespace, r.path, r.value);
+        states.set(env, record.state);
+        if (env === environment) {
+          before = record;
+          stored = r !== undefined;
+        }
       });
-      if (before === undefined)
-        throw new NotFoundError(`flag "${key}" has no state in environment "${environment}"`);
+      if (before === undefined) throw new NotFoundError(`there is no environment "${environment}"`);
       const expected = change.expectedVersion ?? before.version;
+      // The implicit state is version 1 with no record: changing it expects the record to be absent.
+      const expectedStored = !stored && expected === 1 ? 0 : expected;
       const next = withoutVersion(
         typeof change.state === 'function' ? change.state(withoutVersion(before.state)) : change.state,
       );
@@ -340,7 +369,7 @@ export class Flags {
       };
       const indexes = this.indexDiff(name, found.meta, states, environment, before.state, next);
       return {
-        preconditions: [{ path: statePath, version: expected }],
+        preconditions: [{ path: statePath, version: expectedStored }],
         puts: [
           { path: statePath, version, value: encodeRecord(record) },
           { path: paths.history(environment, name, before.version), version: 0, value: encodeRecord(before) },
@@ -358,6 +387,8 @@ export class Flags {
         response: record,
         conflict: (_path, wanted, actual) =>
           `flag "${key}" in "${environment}" is at version ${actual}, not ${wanted}; reload it and try again`,
+        // An absent record is the implicit state, version 1.
+        reported: { expected, actual: (version) => (version === 0 ? 1 : version) },
       };
     });
   }
@@ -524,9 +555,13 @@ export class Flags {
     );
   }
 
-  private async allStates(namespace: string, name: string): Promise<Map<string, EnvironmentState>> {
+  private async allStates(
+    namespace: string,
+    name: string,
+    meta: FlagMeta,
+  ): Promise<Map<string, EnvironmentState>> {
     const states = new Map<string, EnvironmentState>();
-    for (const [env, record] of await this.stateRecords(namespace, name)) states.set(env, record.state);
+    for (const [env, record] of await this.stateRecords(namespace, name, meta)) states.set(env, record.state);
     return states;
   }
 
@@ -549,7 +584,7 @@ export class Flags {
   }
 
   private async indexDiffForMeta(namespace: string, name: string, before: FlagMeta, after: FlagMeta) {
-    const states = await this.allStates(namespace, name);
+    const states = await this.allStates(namespace, name, before);
     const old = indexRecords({ name, tags: before.tags, description: before.description, states });
     const now = indexRecords({ name, tags: after.tags, description: after.description, states });
     return this.asWrites(indexChanges(old, now));

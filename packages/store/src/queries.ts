@@ -219,6 +219,7 @@ export class Queries {
       if (!words.every((w) => have.has(w))) return false;
     }
     if (query.enabled !== undefined) {
+      // No stored state: the implicit one, which is off.
       if (state === undefined) return false;
       return enabledAt(state.state, query.enabled.region, query.enabled.at ?? this.clock());
     }

@@ -5,7 +5,8 @@
  *
  * Paths within a namespace (names are flag or segment names, the last segment of their key):
  *   flag/{name}                        identity and metadata (version: metadata version)
- *   state/{env}/{name}                 current state (version: the state's version)
+ *   state/{env}/{name}                 current state (version: the state's version); absent while the
+ *                                      flag has its implicit initial state there (`implicitState`)
  *   history/{env}/{name}/{version}     earlier states, version zero-padded to sort
  *   idem/{key}                         idempotency records
  *   idx/tag/{tag}/{name}               secondary indexes, written in the same commit as what they index

@@ -24,6 +24,8 @@ export interface Draft<T> {
   response: T;
   /** The sentence for a failed precondition on `path`. */
   conflict(path: string, expected: number, actual: number): string;
+  /** The versions a failed precondition reports, as callers know them (default: as stored). */
+  reported?: { expected: number; actual: (stored: number) => number };
 }
 
 export interface WriterOptions {
@@ -104,10 +106,8 @@ export class Writer {
       // A concurrent request with the same key committed first: answer as it did, or refuse.
       return this.commit(namespace, context, request, build);
     }
-    throw new ConflictError(
-      draft.conflict(outcome.path, outcome.expected, outcome.actual),
-      outcome.expected,
-      outcome.actual,
-    );
+    const expected = draft.reported?.expected ?? outcome.expected;
+    const actual = draft.reported?.actual(outcome.actual) ?? outcome.actual;
+    throw new ConflictError(draft.conflict(outcome.path, expected, actual), expected, actual);
   }
 }

@@ -6,6 +6,7 @@ import {
   CorruptRecordError,
   IdempotencyMismatchError,
   InvalidOperationError,
+  NotFoundError,
   StoreValidationError,
 } from '../errors.js';
 import { encodeRecord, paths } from '../records.js';
@@ -24,6 +25,66 @@ export function describeFlags(ctx: ConformanceContext): void {
       assert.equal(view.meta.createdBy, 'tester');
       const again = await ctx.store.flags.get('conf/flags/basic');
       assert.deepEqual(again, view);
+    });
+
+    test('stores states only for the environments a document names; the others hold the initial state until changed', async () => {
+      const key = 'conf/flags/implicit';
+      const view = await ctx.store.flags.create(flag(key), actor);
+      assert.equal(await ctx.adapter.get('conf/flags', paths.state('staging', 'implicit')), undefined);
+      assert.notEqual(await ctx.adapter.get('conf/flags', paths.state('production', 'implicit')), undefined);
+      const initial = {
+        key,
+        environment: 'staging',
+        version: 1,
+        state: { enabled: false, offVariation: 'off', default: 'off', version: 1 },
+        updatedAt: view.meta.createdAt,
+        updatedBy: 'tester',
+      };
+      assert.deepEqual(view.states.staging, initial);
+      assert.deepEqual(await ctx.store.flags.state(key, 'staging'), initial);
+      assert.equal(await ctx.store.flags.state(key, 'nowhere'), undefined);
+      const on = { enabled: true, offVariation: 'off', default: 'on' };
+      await assert.rejects(
+        ctx.store.flags.updateState(key, 'nowhere', { state: on }, actor),
+        (e: Error) => e instanceof NotFoundError && /no environment "nowhere"/.test(e.message),
+      );
+      await assert.rejects(
+        ctx.store.flags.updateState(key, 'staging', { expectedVersion: 3, state: on }, actor),
+        (e: ConflictError) =>
+          e instanceof ConflictError &&
+          e.expected === 3 &&
+          e.actual === 1 &&
+          /at version 1, not 3/.test(e.message),
+      );
+      const changed = await ctx.store.flags.updateState(
+        key,
+        'staging',
+        { expectedVersion: 1, state: on },
+        actor,
+      );
+      assert.equal(changed.version, 2);
+      await assert.rejects(
+        ctx.store.flags.updateState(key, 'staging', { expectedVersion: 1, state: on }, actor),
+        (e: ConflictError) =>
+          e instanceof ConflictError && e.actual === 2 && /at version 2, not 1/.test(e.message),
+      );
+      const history = await ctx.store.flags.history(key, 'staging', { limit: 10 });
+      assert.deepEqual(history, [initial]);
+      const delivered = new Map<string, [boolean, number]>();
+      for (const env of ['staging', 'development', 'nowhere']) {
+        for await (const page of ctx.store.delivery.flags('conf/flags', env)) {
+          for (const record of page) {
+            if (record.key === key) delivered.set(env, [record.state.enabled, record.state.version!]);
+          }
+        }
+      }
+      assert.deepEqual(Object.fromEntries(delivered), { staging: [true, 2], development: [false, 1] });
+      const touched = await ctx.store.delivery.records('conf/flags', { flags: ['implicit'], segments: [] }, [
+        'development',
+        'nowhere',
+      ]);
+      assert.equal(touched.get('development')![0]!.record?.state.version, 1);
+      assert.equal(touched.get('nowhere')![0]!.record, undefined);
     });
 
     test('refuses a duplicate key, an invalid document and an unknown environment', async () => {
