@@ -88,14 +88,13 @@ export class Flags {
   /** The flag's state in an environment of the store, stored or implicit; undefined when either is unknown. */
   async state(key: string, environment: string): Promise<StateRecord | undefined> {
     const { namespace, name } = splitKey(key);
-    const [metaRecord, record] = await this.adapter.getMany(namespace, [
-      paths.flag(name),
-      paths.state(environment, name),
-    ]);
+    // perf: a stored state is one read; only an absent one needs the identity.
+    const record = await this.adapter.get(namespace, paths.state(environment, name));
     if (record !== undefined) return decodeRecord<StateRecord>(namespace, record.path, record.value);
-    if (metaRecord === undefined) return undefined;
+    const found = await this.meta(key);
+    if (found === undefined) return undefined;
     if (!(await this.environments()).some((e) => e.name === environment)) return undefined;
-    return implicitState(this.openMeta(namespace, metaRecord.path, metaRecord.value), environment);
+    return implicitState(found.meta, environment);
   }
 
   async get(key: string): Promise<FlagView | undefined> {
