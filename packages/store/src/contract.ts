@@ -114,10 +114,17 @@ export interface StoreAdapter {
   /** Removes events with `seq <= throughSeq`, recording the last removed one as the checkpoint. */
   pruneLedger(namespace: string, throughSeq: number): Promise<void>;
   /**
-   * Notifies of durable commits, from this process or others where the adapter can see them. Notifications
+   * Notifies of durable commits, from this process or others where the adapter can see them: at least of
+   * every namespace's first commit, and of every commit of the namespaces passed to `follow`. Notifications
    * are hints to read the ledger: one may repeat, or tell of a commit made shortly before `watch` was called.
    */
   watch(listener: CommitListener): () => void;
+  /**
+   * Asks that watchers be told of every commit of `namespace` from now on (for as long as the adapter is
+   * open). Resolves once that is in place; rejects only when the store cannot be reached, and then
+   * notifications of the namespace may be missed (the change feed also polls).
+   */
+  follow(namespace: string): Promise<void>;
   /**
    * Counters, outside the ledger: analytics (exposure counts), never configuration. Adds each delta to
    * its counter (created at 0), all of one call atomically; entries naming the same path add up. Resolves

@@ -125,6 +125,8 @@ export class Ledger {
     const start = async (namespace: string, seq: number | undefined): Promise<void> => {
       if (starting.has(namespace) || closed) return;
       starting.add(namespace);
+      // Told of its commits before its head is read, so none falls between; if that fails, polls find them.
+      await this.adapter.follow(namespace).catch(() => undefined);
       positions.set(namespace, seq ?? (await this.adapter.ledgerHead(namespace)).seq);
       await pump(namespace);
     };

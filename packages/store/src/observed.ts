@@ -84,6 +84,10 @@ export class ObservedAdapter implements StoreAdapter {
     return this.inner.watch(listener);
   }
 
+  follow(namespace: string): Promise<void> {
+    return this.inner.follow(namespace);
+  }
+
   close(): Promise<void> {
     return this.inner.close();
   }

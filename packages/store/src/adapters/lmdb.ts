@@ -424,6 +424,11 @@ export class LmdbAdapter implements StoreAdapter {
     return () => this.listeners.delete(listener);
   }
 
+  /** Watchers are told of every commit of this process anyway. */
+  async follow(_namespace: string): Promise<void> {
+    this.check();
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;

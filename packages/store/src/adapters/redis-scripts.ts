@@ -10,7 +10,9 @@
 /**
  * KEYS: head, paths (sorted set), ledger (stream), commit marker, records (hash).
  * ARGV: expected head seq, expected head hash, new hash, digest, body, notification channel, namespace,
- * genesis hash, and the commit's records packed into one string (see `packCommit`): counts of preconditions, puts and deletes, then (path, version) per
+ * genesis hash, the commit's records packed into one string (see `packCommit`), and the namespace's
+ * notification channel (sharded, in the namespace's slot). The packed records are counts of
+ * preconditions, puts and deletes, then (path, version) per
  * precondition, (path, "version:value") per put (the record as stored), path per delete, each field a
  * 4-byte big-endian length and its bytes.
  * perf: one packed argument instead of a key and three arguments per record, which the client spent
@@ -70,7 +72,11 @@ local next = seq + 1
 redis.call('XADD', KEYS[3], '0-' .. next, 'p', hash, 'h', ARGV[3], 'd', ARGV[4], 'b', ARGV[5])
 redis.call('HSET', KEYS[1], 'seq', next, 'hash', ARGV[3])
 redis.call('SET', KEYS[4], next, 'EX', 3600)
-redis.call('PUBLISH', ARGV[6], ARGV[7] .. '\\n' .. next)
+-- perf: every commit is announced on the namespace's shard only (SPUBLISH reaches the nodes of one shard,
+-- PUBLISH every node of a cluster); its first commit, which tells that the namespace exists, everywhere.
+local note = ARGV[7] .. '\\n' .. next
+redis.call('SPUBLISH', ARGV[10], note)
+if next == 1 then redis.call('PUBLISH', ARGV[6], note) end
 return {'ok', tostring(next)}
 `;
 

@@ -13,6 +13,8 @@
  *   sy:{ns}:n          hash: counter path → count (counters, outside the ledger)
  *   sy:{ns}:nk         sorted set of counter paths (all scores 0)
  *   sy:{ns}:a:{id}     marker of an applied addCounts call (an hour), so a re-sent call applies once
+ *   sy:{ns}:f          sharded pub/sub channel: "namespace \n seq" of each commit of the namespace
+ *   sy:commits         pub/sub channel: the same, for each namespace's first commit only
  *   sy:ns              sorted set of namespaces (one slot; updated before each namespace's first commit)
  *   sy:layout          this layout's number, "2" (layout 1 kept each record in a key of its own)
  *
@@ -105,6 +107,8 @@ export class RedisAdapter implements StoreAdapter {
   private readonly registered = new Set<string>();
   private readonly listeners = new Set<CommitListener>();
   private subscriber: Redis | Cluster | undefined;
+  /** Namespaces whose channel is subscribed (or being subscribed), for `follow`. */
+  private readonly followed = new Map<string, Promise<void>>();
   /** Settles once the notification subscription is in place; commits wait for it, so none goes unseen. */
   private subscribed: Promise<unknown> = Promise.resolve();
   private layoutChecked: Promise<void> | undefined;
@@ -219,6 +223,7 @@ export class RedisAdapter implements StoreAdapter {
           ns,
           GENESIS,
           packed,
+          this.key(ns, 'f'),
         )
         .catch(unavailable);
       const word = reply[0]!.toString();
@@ -328,24 +333,55 @@ export class RedisAdapter implements StoreAdapter {
 
   watch(listener: CommitListener): () => void {
     this.listeners.add(listener);
-    if (this.subscriber === undefined) {
-      const subscriber = this.client instanceof Cluster ? this.client.duplicate() : this.client.duplicate();
-      this.subscriber = subscriber;
-      subscriber.on('message', (_channel: string, message: string) => {
-        const newline = message.lastIndexOf('\n');
-        const namespace = message.slice(0, newline);
-        const seq = Number(message.slice(newline + 1));
-        for (const l of this.listeners) l(namespace, seq);
-      });
-      this.subscribed = subscriber.subscribe(this.channel).catch(() => {
-        // The change feed polls as well; a subscription that fails only delays notifications.
-      });
-    }
+    this.notifications();
     return () => this.listeners.delete(listener);
+  }
+
+  async follow(namespace: string): Promise<void> {
+    let subscribed = this.followed.get(namespace);
+    if (subscribed === undefined) {
+      subscribed = this.notifications()
+        .ssubscribe(this.key(namespace, 'f'))
+        .then(
+          () => undefined,
+          (error) => {
+            this.followed.delete(namespace); // asked again next time
+            unavailable(error);
+          },
+        );
+      this.followed.set(namespace, subscribed);
+    }
+    return subscribed;
+  }
+
+  /**
+   * The connection notifications arrive on, subscribed to the channel of first commits: made on first use.
+   * In a cluster, its sharded subscriptions follow their slots to whichever node serves them.
+   */
+  private notifications(): Redis | Cluster {
+    if (this.subscriber !== undefined) return this.subscriber;
+    const subscriber =
+      this.client instanceof Cluster
+        ? this.client.duplicate([], { shardedSubscribers: true })
+        : this.client.duplicate();
+    this.subscriber = subscriber;
+    const notify = (_channel: string, message: string) => {
+      const newline = message.lastIndexOf('\n');
+      const namespace = message.slice(0, newline);
+      const seq = Number(message.slice(newline + 1));
+      for (const l of this.listeners) l(namespace, seq);
+    };
+    subscriber.on('message', notify);
+    subscriber.on('smessage', notify);
+    this.subscribed = subscriber.subscribe(this.channel).catch(() => {
+      // The change feed polls as well; a subscription that fails only delays notifications.
+    });
+    return subscriber;
   }
 
   async close(): Promise<void> {
     this.listeners.clear();
+    this.followed.clear();
     if (this.subscriber !== undefined) {
       this.subscriber.disconnect();
       this.subscriber = undefined;

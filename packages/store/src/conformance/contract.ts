@@ -152,6 +152,27 @@ export function describeAdapterContract(ctx: ConformanceContext): void {
       assert.ok(notified(), JSON.stringify(seen));
     });
 
+    test('notifies watchers of every commit of a followed namespace', async () => {
+      const seen: number[] = [];
+      const stop = ctx.adapter.watch((namespace, seq) => {
+        if (namespace === 'conf/follow') seen.push(seq);
+      });
+      await ctx.adapter.follow('conf/follow');
+      for (let i = 0; i < 3; i++) {
+        await ctx.adapter.commit({
+          namespace: 'conf/follow',
+          preconditions: [],
+          puts: [],
+          deletes: [],
+          event: event(`f${i}`),
+        });
+      }
+      const notified = () => [1, 2, 3].every((seq) => seen.includes(seq));
+      for (let i = 0; i < 50 && !notified(); i++) await new Promise((r) => setTimeout(r, 20));
+      stop();
+      assert.ok(notified(), JSON.stringify(seen));
+    });
+
     test('prunes the ledger to a checkpoint that keeps the chain verifiable', async () => {
       for (let i = 0; i < 6; i++) {
         await ctx.adapter.commit({
