@@ -8,10 +8,10 @@
  */
 
 /**
- * KEYS: head, paths (sorted set), ledger (stream), commit marker, records (hash).
+ * KEYS: head, paths (sorted set), ledger (stream), records (hash).
  * ARGV: expected head seq, expected head hash, new hash, digest, body, notification channel, namespace,
  * genesis hash, the commit's records packed into one string (see `packCommit`), and the namespace's
- * notification channel (sharded, in the namespace's slot). The packed records are counts of
+ * notification channel (sharded, in the namespace's slot), and the commit's id. The packed records are counts of
  * preconditions, puts and deletes, then (path, version) per
  * precondition, (path, "version:value") per put (the record as stored), path per delete, each field a
  * 4-byte big-endian length and its bytes.
@@ -21,11 +21,23 @@
  * {'conflict', path, expected, actual}.
  */
 export const COMMIT = `
-if redis.call('EXISTS', KEYS[4]) == 1 then return {'done', redis.call('GET', KEYS[4])} end
 local head = redis.call('HMGET', KEYS[1], 'seq', 'hash')
 local seq = tonumber(head[1]) or 0
 local hash = head[2] or ARGV[8]
-if seq ~= tonumber(ARGV[1]) or hash ~= ARGV[2] then return {'head', tostring(seq), hash} end
+local expected = tonumber(ARGV[1])
+if seq ~= expected or hash ~= ARGV[2] then
+  -- A re-send of a commit already applied: the entry after the head it expected carries its id.
+  if seq > expected then
+    local entry = redis.call('XRANGE', KEYS[3], '0-' .. (expected + 1), '0-' .. (expected + 1))[1]
+    if entry then
+      local fields = entry[2]
+      for i = 1, #fields, 2 do
+        if fields[i] == 'i' and fields[i + 1] == ARGV[11] then return {'done', tostring(expected + 1)} end
+      end
+    end
+  end
+  return {'head', tostring(seq), hash}
+end
 local packed, at = ARGV[9], 1
 local function field()
   local n
@@ -37,7 +49,7 @@ end
 local npre, nputs, ndel = tonumber(field()), tonumber(field()), tonumber(field())
 for i = 1, npre do
   local path, expected = field(), tonumber(field())
-  local current = redis.call('HGET', KEYS[5], path)
+  local current = redis.call('HGET', KEYS[4], path)
   local version = 0
   if current then version = tonumber(string.match(current, '^(%d+):')) end
   if version ~= expected then return {'conflict', path, tostring(expected), tostring(version)} end
@@ -53,7 +65,7 @@ for i = 1, nputs do
   members[count - 1] = 0
   members[count] = path
   if count >= 1000 or i == nputs then
-    redis.call('HSET', KEYS[5], unpack(sets, 1, count))
+    redis.call('HSET', KEYS[4], unpack(sets, 1, count))
     redis.call('ZADD', KEYS[2], unpack(members, 1, count))
     count = 0
   end
@@ -63,15 +75,14 @@ for i = 1, ndel do
   count = count + 1
   gone[count] = field()
   if count >= 500 or i == ndel then
-    redis.call('HDEL', KEYS[5], unpack(gone, 1, count))
+    redis.call('HDEL', KEYS[4], unpack(gone, 1, count))
     redis.call('ZREM', KEYS[2], unpack(gone, 1, count))
     count = 0
   end
 end
 local next = seq + 1
-redis.call('XADD', KEYS[3], '0-' .. next, 'p', hash, 'h', ARGV[3], 'd', ARGV[4], 'b', ARGV[5])
+redis.call('XADD', KEYS[3], '0-' .. next, 'p', hash, 'h', ARGV[3], 'd', ARGV[4], 'b', ARGV[5], 'i', ARGV[11])
 redis.call('HSET', KEYS[1], 'seq', next, 'hash', ARGV[3])
-redis.call('SET', KEYS[4], next, 'EX', 3600)
 -- perf: every commit is announced on the namespace's shard only (SPUBLISH reaches the nodes of one shard,
 -- PUBLISH every node of a cluster); its first commit, which tells that the namespace exists, everywhere.
 local note = ARGV[7] .. '\\n' .. next

@@ -2,9 +2,10 @@ import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 import { Redis } from 'ioredis';
 import { runConformanceSuite } from '../conformance/suite.js';
+import { GENESIS } from '../ledger.js';
 import { startRedisCluster, startRedisStandalone } from '../testing/redis-servers.js';
 import { RedisAdapter } from './redis.js';
-import { packCommit } from './redis-scripts.js';
+import { COMMIT, packCommit } from './redis-scripts.js';
 
 const stops: (() => Promise<void>)[] = [];
 after(async () => {
@@ -96,5 +97,39 @@ describe('packCommit', () => {
       '0:',
       'gone/1',
     ]);
+  });
+});
+
+describe('redis commit script', () => {
+  test('applies a commit re-sent after a lost reply once, also after later commits', async () => {
+    const server = await startRedisStandalone();
+    stops.push(() => server.stop());
+    const raw = new Redis(server.url);
+    raw.defineCommand('sycommit', { numberOfKeys: 4, lua: COMMIT });
+    const keys = ['sy:{t}:h', 'sy:{t}:k', 'sy:{t}:l', 'sy:{t}:r'];
+    // What a client sends for commit `id` on the head it expects: the same bytes each time it is re-sent.
+    const send = (seq: number, hash: string, id: string) =>
+      (raw as unknown as { sycommit(...args: (string | number | Buffer)[]): Promise<string[]> }).sycommit(
+        ...keys,
+        seq,
+        hash,
+        `hash-${id}`,
+        'digest',
+        'body',
+        'sy:commits',
+        't',
+        GENESIS,
+        packCommit([], [{ path: `p/${id}`, version: 1, value: new TextEncoder().encode(id) }], []),
+        'sy:{t}:f',
+        id,
+      );
+    assert.deepEqual(await send(0, GENESIS, 'a'), ['ok', '1']);
+    assert.deepEqual(await send(0, GENESIS, 'a'), ['done', '1']);
+    assert.deepEqual(await send(1, 'hash-a', 'b'), ['ok', '2']);
+    assert.deepEqual(await send(0, GENESIS, 'a'), ['done', '1'], 'a re-send after a later commit');
+    assert.deepEqual(await send(1, 'hash-a', 'c'), ['head', '2', 'hash-b'], 'another commit on a stale head');
+    assert.equal(await raw.xlen('sy:{t}:l'), 2);
+    assert.deepEqual(await raw.hkeys('sy:{t}:r'), ['p/a', 'p/b']);
+    raw.disconnect();
   });
 });

@@ -7,9 +7,9 @@
  * Layout (prefix `sy` by default):
  *   sy:{ns}:h          hash: seq, hash (ledger head), cseq, chash (checkpoint)
  *   sy:{ns}:k          sorted set of record paths (all scores 0, so ordered by bytes)
- *   sy:{ns}:l          stream: the ledger, entry id 0-seq, fields p (prev hash), h, d (digest), b (body)
+ *   sy:{ns}:l          stream: the ledger, entry id 0-seq, fields p (prev hash), h, d (digest), b (body),
+ *                      i (the commit's id, so a commit re-sent after a lost reply applies once)
  *   sy:{ns}:r          hash: record path → "version:value"
- *   sy:{ns}:c:{id}     marker of an applied commit id (an hour), so a re-sent commit applies once
  *   sy:{ns}:n          hash: counter path → count (counters, outside the ledger)
  *   sy:{ns}:nk         sorted set of counter paths (all scores 0)
  *   sy:{ns}:a:{id}     marker of an applied addCounts call (an hour), so a re-sent call applies once
@@ -117,7 +117,7 @@ export class RedisAdapter implements StoreAdapter {
     const client = options.client ?? (options.url ? connectRedis(options.url, options) : undefined);
     if (client === undefined) throw new Error('RedisAdapter needs a client or a url');
     this.owned = options.client === undefined;
-    client.defineCommand('sycommit', { numberOfKeys: 5, lua: COMMIT });
+    client.defineCommand('sycommit', { numberOfKeys: 4, lua: COMMIT });
     client.defineCommand('syprune', { numberOfKeys: 2, lua: PRUNE });
     client.defineCommand('sycount', { numberOfKeys: 3, lua: ADD_COUNTS });
     this.client = client as ScriptedClient;
@@ -199,13 +199,7 @@ export class RedisAdapter implements StoreAdapter {
       this.registered.add(ns);
     }
     const id = randomUUID();
-    const keys = [
-      this.key(ns, 'h'),
-      this.key(ns, 'k'),
-      this.key(ns, 'l'),
-      this.key(ns, `c:${id}`),
-      this.key(ns, 'r'),
-    ];
+    const keys = [this.key(ns, 'h'), this.key(ns, 'k'), this.key(ns, 'l'), this.key(ns, 'r')];
     const packed = packCommit(commit.preconditions, commit.puts, commit.deletes);
     const body = Buffer.from(commit.event.body);
     let head = this.heads.get(ns) ?? (await this.ledgerHead(ns));
@@ -224,6 +218,7 @@ export class RedisAdapter implements StoreAdapter {
           GENESIS,
           packed,
           this.key(ns, 'f'),
+          id,
         )
         .catch(unavailable);
       const word = reply[0]!.toString();
