@@ -109,6 +109,36 @@ export function describeAdapterContract(ctx: ConformanceContext): void {
       ]);
     });
 
+    test('writes and deletes thousands of records in one commit', async () => {
+      const paths = Array.from({ length: 2345 }, (_, i) => `big/${String(i).padStart(5, '0')}`);
+      const put = await ctx.adapter.commit({
+        namespace: 'conf/big',
+        preconditions: [{ path: 'big/00000', version: 0 }],
+        puts: paths.map((path, i) => ({ path, version: i + 1, value: encoder.encode(`v${i}`) })),
+        deletes: [],
+        event: event('big put'),
+      });
+      assert.ok(put.ok);
+      const all = await ctx.adapter.scan('conf/big', 'big/', { limit: 10_000 });
+      assert.deepEqual(
+        all.map((r) => [r.path, r.version, new TextDecoder().decode(r.value)]),
+        paths.map((path, i) => [path, i + 1, `v${i}`]),
+      );
+      const gone = await ctx.adapter.commit({
+        namespace: 'conf/big',
+        preconditions: [{ path: 'big/02344', version: 2345 }],
+        puts: [],
+        deletes: paths.slice(0, 1501),
+        event: event('big delete'),
+      });
+      assert.ok(gone.ok);
+      const left = await ctx.adapter.scan('conf/big', 'big/', { limit: 10_000 });
+      assert.deepEqual(
+        left.map((r) => r.path),
+        paths.slice(1501),
+      );
+    });
+
     test('deletes records in a commit', async () => {
       await ctx.adapter.commit({
         namespace: 'conf/scan',
