@@ -5,7 +5,7 @@
  */
 import type { FlagRecord, SegmentRecord } from '@switchyard/core';
 import type { StoreAdapter, StoredRecord } from './contract.js';
-import { implicitState } from './flag-records.js';
+import { stateOf } from './flag-records.js';
 import {
   type ChangeEvent,
   decodeRecord,
@@ -84,7 +84,7 @@ export class Delivery {
     return openMeta(decodeRecord<FlagMeta>(namespace, record.path, record.value), this.keys);
   }
 
-  /** The environments of `names` the store has: only they hold implicit states. */
+  /** Which of `names` the store has: only they hold implicit states. Read only once a state is missing. */
   private async known(names: readonly string[]): Promise<Set<string>> {
     const found = await this.adapter.getMany(
       SYSTEM_NAMESPACE,
@@ -93,26 +93,13 @@ export class Delivery {
     return new Set(names.filter((_, i) => found[i] !== undefined));
   }
 
-  /** A flag's record in an environment, from its stored state or else (in a known one) the implicit one. */
-  private flag(
-    namespace: string,
-    meta: FlagMeta,
-    environment: string,
-    state: StoredRecord | undefined,
-    known: boolean,
-  ): FlagRecord | undefined {
-    if (state !== undefined)
-      return flagRecord(meta, decodeRecord<StateRecord>(namespace, state.path, state.value));
-    return known ? flagRecord(meta, implicitState(meta, environment)) : undefined;
-  }
-
   /**
    * Every delivered flag of a namespace in one environment, a page at a time. Identities and states are
    * both kept in name order, so they are merged as they are read; a flag without a stored state has the
    * implicit one.
    */
   async *flags(namespace: string, environment: string): AsyncGenerator<FlagRecord[]> {
-    const known = (await this.known([environment])).size > 0;
+    let known: boolean | undefined;
     const states = this.scanAll(namespace, `state/${environment}/`);
     let pending: StoredRecord[] = [];
     let at = 0;
@@ -141,9 +128,14 @@ export class Delivery {
           state = await nextState();
         }
         const own = state !== undefined && state.path.slice(statePrefix) === name ? state : undefined;
-        if (own !== undefined) at++;
-        else if (!known) continue;
-        const record = this.flag(namespace, this.meta(namespace, stored), environment, own, known);
+        if (own !== undefined) {
+          at++;
+        } else {
+          known ??= (await this.known([environment])).has(environment);
+          if (!known) continue;
+        }
+        const meta = this.meta(namespace, stored);
+        const record = flagRecord(meta, stateOf(namespace, meta, environment, own));
         if (record !== undefined) out.push(record);
       }
       if (out.length > 0) yield out;
@@ -175,7 +167,7 @@ export class Delivery {
       for (const env of environments) wanted.push(paths.segmentState(env, name));
     }
     const found = wanted.length === 0 ? [] : await this.adapter.getMany(namespace, wanted);
-    const known = touched.flags.length === 0 ? new Set<string>() : await this.known(environments);
+    let known: Set<string> | undefined;
     const out = new Map<string, DeliveredRecord[]>(environments.map((env) => [env, []]));
     let i = 0;
     for (const name of touched.flags) {
@@ -183,8 +175,11 @@ export class Delivery {
       const meta = stored === undefined ? undefined : this.meta(namespace, stored);
       for (const env of environments) {
         const state = found[i++];
+        if (meta !== undefined && state === undefined) known ??= await this.known(environments);
         const record =
-          meta === undefined ? undefined : this.flag(namespace, meta, env, state, known.has(env));
+          meta === undefined || (state === undefined && !known!.has(env))
+            ? undefined
+            : flagRecord(meta, stateOf(namespace, meta, env, state));
         out.get(env)!.push({ kind: 'flag', key: `${namespace}/${name}`, record });
       }
     }

@@ -3,9 +3,9 @@
  * store's write paths (create, bulk create) share it.
  */
 import { type EnvironmentState, type FlagDocument, splitKey } from '@switchyard/core';
-import type { RecordWrite } from './contract.js';
+import type { RecordWrite, StoredRecord } from './contract.js';
 import { indexRecords } from './indexes.js';
-import { encodeRecord, type FlagMeta, paths, type StateRecord } from './records.js';
+import { decodeRecord, encodeRecord, type FlagMeta, paths, type StateRecord } from './records.js';
 import { type Keyring, sealMeta } from './sensitive.js';
 
 // perf: a bulk load writes thousands of records stamped with the same instant; its text is made once.
@@ -28,7 +28,7 @@ export function indexValue(value: string): Uint8Array {
 }
 
 /** The state a flag starts with in an environment its document does not mention: off. */
-export function initialState(variations: FlagDocument['variations']): EnvironmentState {
+function initialState(variations: FlagDocument['variations']): EnvironmentState {
   const names = Object.keys(variations);
   const off = names.find((n) => variations[n] === false) ?? names[names.length - 1]!;
   return { enabled: false, offVariation: off, default: off };
@@ -49,6 +49,18 @@ export function implicitState(meta: FlagMeta, environment: string): StateRecord 
     updatedAt: meta.createdAt,
     updatedBy: meta.createdBy,
   };
+}
+
+/** A flag's state record in an environment of the store: as stored, else its implicit initial state. */
+export function stateOf(
+  namespace: string,
+  meta: FlagMeta,
+  environment: string,
+  stored: StoredRecord | undefined,
+): StateRecord {
+  return stored === undefined
+    ? implicitState(meta, environment)
+    : decodeRecord<StateRecord>(namespace, stored.path, stored.value);
 }
 
 export function withoutVersion(state: EnvironmentState): EnvironmentState {

@@ -18,7 +18,7 @@ import {
   StoreValidationError,
   validOrThrow,
 } from './errors.js';
-import { creationRecords, implicitState, indexValue, iso, withoutVersion } from './flag-records.js';
+import { creationRecords, implicitState, indexValue, iso, stateOf, withoutVersion } from './flag-records.js';
 import { checkReferences, hasReferences } from './flag-references.js';
 import { indexChanges, indexRecords } from './indexes.js';
 import { mergePatch } from './merge-patch.js';
@@ -117,17 +117,7 @@ export class Flags {
       namespace,
       environments.map((e) => paths.state(e.name, name)),
     );
-    const out = new Map<string, StateRecord>();
-    records.forEach((record, i) => {
-      const env = environments[i]!.name;
-      out.set(
-        env,
-        record === undefined
-          ? implicitState(meta, env)
-          : decodeRecord<StateRecord>(namespace, record.path, record.value),
-      );
-    });
-    return out;
+    return new Map(environments.map(({ name: env }, i) => [env, stateOf(namespace, meta, env, records[i])]));
   }
 
   /** The store's environments; cached for a few seconds (environments change rarely), cleared on change. */
@@ -191,13 +181,9 @@ export class Flags {
         meta: this.openMeta(namespace, puts[0]!.path, puts[0]!.value),
         states: {},
       };
-      const named = Object.keys(doc.environments);
+      const written = new Map(puts.map((put) => [put.path, put]));
       for (const env of known) {
-        const at = named.indexOf(env);
-        view.states[env] =
-          at === -1
-            ? implicitState(view.meta, env)
-            : decodeRecord<StateRecord>(namespace, puts[at + 1]!.path, puts[at + 1]!.value);
+        view.states[env] = stateOf(namespace, view.meta, env, written.get(paths.state(env, name)));
       }
       return {
         preconditions: [{ path: paths.flag(name), version: 0 }],
@@ -331,22 +317,12 @@ export class Flags {
       if (found.meta.archivedAt !== undefined) {
         throw new InvalidOperationError(`flag "${key}" is archived; restore it before changing it`);
       }
-      const states = new Map<string, EnvironmentState>();
-      let before: StateRecord | undefined;
-      let stored = false;
-      stateRecords.forEach((r, i) => {
-        const env = environments[i]!;
-        const record =
-          r === undefined
-            ? implicitState(found.meta, env)
-            : decodeRecord<StateRecord>(namespace, r.path, r.value);
-        states.set(env, record.state);
-        if (env === environment) {
-          before = record;
-          stored = r !== undefined;
-        }
-      });
-      if (before === undefined) throw new NotFoundError(`there is no environment "${environment}"`);
+      const at = environments.indexOf(environment);
+      if (at === -1) throw new NotFoundError(`there is no environment "${environment}"`);
+      const records = environments.map((env, i) => stateOf(namespace, found.meta, env, stateRecords[i]));
+      const states = new Map(environments.map((env, i) => [env, records[i]!.state]));
+      const before = records[at]!;
+      const stored = stateRecords[at] !== undefined;
       const expected = change.expectedVersion ?? before.version;
       // The implicit state is version 1 with no record: changing it expects the record to be absent.
       const expectedStored = !stored && expected === 1 ? 0 : expected;
