@@ -10,11 +10,10 @@
 /**
  * KEYS: head, paths (sorted set), ledger (stream), records (hash).
  * ARGV: expected head seq, expected head hash, new hash, digest, body, notification channel, namespace,
- * genesis hash, the commit's records packed into one string (see `packCommit`), and the namespace's
- * notification channel (sharded, in the namespace's slot), and the commit's id. The packed records are counts of
- * preconditions, puts and deletes, then (path, version) per
- * precondition, (path, "version:value") per put (the record as stored), path per delete, each field a
- * 4-byte big-endian length and its bytes.
+ * genesis hash, the commit's records packed into one string (see `packCommit`), the namespace's sharded
+ * notification channel (in the namespace's slot), the commit's id. The packed records are the counts of
+ * preconditions, puts and deletes, then (path, version) per precondition, (path, "version:value") per put
+ * (the record as stored), path per delete, each field a 4-byte big-endian length and its bytes.
  * perf: one packed argument instead of a key and three arguments per record, which the client spent
  * most of a bulk load encoding.
  * Returns {'ok', seq} | {'done', seq} (this commit id already applied) | {'head', seq, hash} |
@@ -48,11 +47,11 @@ local function field()
 end
 local npre, nputs, ndel = tonumber(field()), tonumber(field()), tonumber(field())
 for i = 1, npre do
-  local path, expected = field(), tonumber(field())
+  local path, wanted = field(), tonumber(field())
   local current = redis.call('HGET', KEYS[4], path)
   local version = 0
   if current then version = tonumber(string.match(current, '^(%d+):')) end
-  if version ~= expected then return {'conflict', path, tostring(expected), tostring(version)} end
+  if version ~= wanted then return {'conflict', path, tostring(wanted), tostring(version)} end
 end
 -- perf: records are written with one HSET and indexed with one ZADD per 500 (deleted with one HDEL and
 -- ZREM), not one call each; the loops count entries themselves (# is a search in Lua 5.1).
