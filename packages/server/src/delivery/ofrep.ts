@@ -4,7 +4,7 @@
  * Switchyard. Success and failure bodies follow the protocol's OpenAPI document.
  */
 import { createHash } from 'node:crypto';
-import { type EvaluationResult, splitKey } from '@switchyard/core';
+import { type EvaluationResult, names, splitKey } from '@switchyard/core';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { empty, json, problem, problems, ref, serializeAsIs } from '../openapi/responses.js';
 import { HttpProblem } from '../problems.js';
@@ -99,7 +99,8 @@ function contextOf(body: unknown): Record<string, unknown> {
   if (context === null || typeof context !== 'object' || Array.isArray(context)) {
     throw new OfrepRequestError('INVALID_CONTEXT', 'context must be a JSON object');
   }
-  // The targeting key is read as the engine reads it: a string or a number, anything else is missing.
+  // The targeting key goes to the engine as sent: targets and segments match it only as a string, and a
+  // rollout buckets a string or a finite number (anything else is TARGETING_KEY_MISSING there).
   return context as Record<string, unknown>;
 }
 
@@ -124,6 +125,11 @@ function toBody(key: string, result: EvaluationResult): OfrepBody {
 /** What `evaluateLoaded` answers when the flag's own namespace is not loaded. */
 const NOT_LOADED = Symbol('not loaded');
 
+/** Rounds of loading what an evaluation found missing, at most, before it gives up. */
+const LOAD_ROUNDS = 4;
+
+type Evaluated = EvaluationResult | undefined;
+
 /**
  * Evaluates a flag with its own type from what is in memory, without a promise: `NOT_LOADED` when its
  * namespace is not, and otherwise the result, with the namespaces its prerequisites or segments needed but
@@ -134,7 +140,7 @@ function evaluateLoaded(
   key: string,
   namespace: string,
   context: Record<string, unknown>,
-): EvaluationResult | undefined | typeof NOT_LOADED {
+): Evaluated | typeof NOT_LOADED {
   scope.missing.clear();
   const engine = scope.loadedEngine(namespace);
   if (engine === undefined) return NOT_LOADED;
@@ -142,23 +148,45 @@ function evaluateLoaded(
   return flag === undefined ? undefined : engine.evaluate(key, flag.type, context, undefined);
 }
 
-/** Evaluates a flag, loading first the namespaces it needs (its own, then those of prerequisites and segments). */
-async function evaluate(
+/**
+ * Evaluates a flag (undefined when there is no such flag). `namespace` is the key's. When all it needs is
+ * in memory (the usual case) the result comes without a promise; otherwise a promise of it, once the
+ * namespaces it needs are loaded: its own, then those of prerequisites and segments.
+ */
+function evaluate(
   deps: DeliveryDeps,
   scope: EnvironmentScope,
   key: string,
+  namespace: string,
   context: Record<string, unknown>,
-  namespace = splitKey(key).namespace,
-): Promise<EvaluationResult | undefined> {
-  for (let attempt = 0; attempt < 4; attempt++) {
-    const result = evaluateLoaded(scope, key, namespace, context);
+): Evaluated | Promise<Evaluated> {
+  const result = evaluateLoaded(scope, key, namespace, context);
+  if (result !== NOT_LOADED && scope.missing.size === 0) return result;
+  return loadThenEvaluate(deps, scope, key, namespace, context, result);
+}
+
+/**
+ * Loads the namespaces the evaluation that gave `found` lacked (its own when `NOT_LOADED`, else those left
+ * in `scope.missing`, read before any await), then evaluates again, for up to `LOAD_ROUNDS` rounds.
+ */
+async function loadThenEvaluate(
+  deps: DeliveryDeps,
+  scope: EnvironmentScope,
+  key: string,
+  namespace: string,
+  context: Record<string, unknown>,
+  found: Evaluated | typeof NOT_LOADED,
+): Promise<Evaluated> {
+  let result = found;
+  for (let round = 1; ; round++) {
     const needed = result === NOT_LOADED ? [namespace] : [...scope.missing];
-    if (needed.length === 0) return result as EvaluationResult | undefined;
     const loaded = await Promise.all(needed.map((ns) => deps.hub.existing(scope.environment, ns)));
     // Namespaces that do not exist: what was found is the answer.
     if (loaded.every((view) => view === undefined)) return result === NOT_LOADED ? undefined : result;
+    if (round === LOAD_ROUNDS) return undefined;
+    result = evaluateLoaded(scope, key, namespace, context);
+    if (result !== NOT_LOADED && scope.missing.size === 0) return result;
   }
-  return undefined;
 }
 
 function sendOfrepError(reply: FastifyReply, status: number, body: Record<string, unknown>) {
@@ -246,12 +274,9 @@ export function ofrepRoutes(app: FastifyInstance, deps: DeliveryDeps, metrics?: 
         throw new HttpProblem(403, 'Forbidden', `flag "${key}" is outside this key's namespaces`);
       }
       const scope = deps.hub.scope(environment);
-      // perf: the usual case (a loaded namespace, nothing else needed) is answered without a promise.
-      const loaded = evaluateLoaded(scope, key, namespace, context);
-      const result =
-        loaded !== NOT_LOADED && scope.missing.size === 0
-          ? loaded
-          : await evaluate(deps, scope, key, context, namespace);
+      const evaluated = evaluate(deps, scope, key, namespace, context);
+      // perf: the usual case (all it needs in memory) is answered without awaiting a promise.
+      const result = evaluated instanceof Promise ? await evaluated : evaluated;
       if (result === undefined || result.errorCode === 'FLAG_NOT_FOUND') {
         count('not_found');
         return sendOfrepError(reply, 404, {
@@ -282,7 +307,7 @@ export function ofrepRoutes(app: FastifyInstance, deps: DeliveryDeps, metrics?: 
         querystring: {
           type: 'object',
           properties: {
-            env: { type: 'string', maxLength: 32 },
+            env: { type: 'string', maxLength: names.ENVIRONMENT.maxLength },
             namespaces: { type: 'string', maxLength: 65536 },
           },
           additionalProperties: false,
@@ -330,9 +355,17 @@ export function ofrepRoutes(app: FastifyInstance, deps: DeliveryDeps, metrics?: 
       const scope = deps.hub.scope(environment);
       const flags: OfrepBody[] = [];
       for (const view of views) {
-        const engine = view.engine({ environment, clock: deps.clock, scope });
+        let engine = scope.loadedEngine(view.namespace);
+        if (engine === undefined) {
+          // Reloaded since it was selected: listed once it is loaded again.
+          await deps.hub.view(environment, view.namespace);
+          engine = scope.loadedEngine(view.namespace);
+          if (engine === undefined) continue;
+        }
         for (const key of [...engine.flagKeys()].sort()) {
-          const result = await evaluate(deps, scope, key, context);
+          const evaluated = evaluate(deps, scope, key, view.namespace, context);
+          // perf: up to 10,000 flags, each awaited only when it needs a namespace loaded.
+          const result = evaluated instanceof Promise ? await evaluated : evaluated;
           if (result !== undefined) flags.push(toBody(key, result));
         }
       }

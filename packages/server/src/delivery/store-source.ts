@@ -28,11 +28,18 @@ function recordLine(delivered: DeliveredRecord): string {
 }
 
 /**
- * The records some ledger events changed, by identity (`F ns/name`, `S ns/name`), each with the
- * environments it changed in (`*`: all of them).
+ * A record some ledger events changed: its kind, its name in the namespace, and the environments it
+ * changed in (`*`: all of them).
  */
-function changesOf(namespace: string, events: readonly ChangeEvent[]): Map<Identity, Set<string>> {
-  const out = new Map<Identity, Set<string>>();
+interface Change {
+  readonly kind: 'F' | 'S';
+  readonly name: string;
+  readonly environments: Set<string>;
+}
+
+/** The records some ledger events changed, by identity (`F ns/name`, `S ns/name`). */
+function changesOf(namespace: string, events: readonly ChangeEvent[]): Map<Identity, Change> {
+  const out = new Map<Identity, Change>();
   for (const event of events) {
     const touched = touchedBy(event);
     for (const [kind, names] of [
@@ -41,12 +48,12 @@ function changesOf(namespace: string, events: readonly ChangeEvent[]): Map<Ident
     ] as const) {
       for (const name of names) {
         const identity = `${kind} ${namespace}/${name}`;
-        let environments = out.get(identity);
-        if (environments === undefined) {
-          environments = new Set();
-          out.set(identity, environments);
+        let change = out.get(identity);
+        if (change === undefined) {
+          change = { kind, name, environments: new Set() };
+          out.set(identity, change);
         }
-        environments.add(touched.environment ?? '*');
+        change.environments.add(touched.environment ?? '*');
       }
     }
   }
@@ -144,8 +151,8 @@ export class StoreSource implements DeliverySource {
     // The ledger must reach back to `from + 1`, or the events in between were pruned.
     if (to > from && (events.length === 0 || events[0]!.seq !== from + 1)) return undefined;
     const changed = new Set<Identity>();
-    for (const [identity, environments] of changesOf(namespace, events)) {
-      if (changedIn(environments, environment)) changed.add(identity);
+    for (const [identity, change] of changesOf(namespace, events)) {
+      if (changedIn(change.environments, environment)) changed.add(identity);
     }
     return changed;
   }
@@ -175,10 +182,9 @@ export class StoreSource implements DeliverySource {
   private async patchFor(namespace: string, batch: ChangeEvent[]): Promise<void> {
     const environments = this.environments(namespace);
     const changes = changesOf(namespace, batch);
-    const names = (kind: 'F' | 'S') =>
-      [...changes.keys()].filter((id) => id[0] === kind).map((id) => id.slice(namespace.length + 3));
-    const flags = names('F');
-    const segments = names('S');
+    const flags: string[] = [];
+    const segments: string[] = [];
+    for (const change of changes.values()) (change.kind === 'F' ? flags : segments).push(change.name);
     const last = batch[batch.length - 1]!;
     let committedAt = Number.POSITIVE_INFINITY;
     for (const event of batch) committedAt = Math.min(committedAt, Date.parse(event.time));
@@ -199,7 +205,7 @@ export class StoreSource implements DeliverySource {
         const out = lines.get(env)!;
         for (const record of delivered) {
           const identity = `${record.kind === 'flag' ? 'F' : 'S'} ${record.key}`;
-          if (changedIn(changes.get(identity), env)) out.push(recordLine(record));
+          if (changedIn(changes.get(identity)?.environments, env)) out.push(recordLine(record));
         }
       }
     }

@@ -134,9 +134,9 @@ class StreamGroup implements HubListener {
 
   replaced(view: NamespaceView, reset = false): void {
     this.views.set(view.namespace, view);
+    if (this.connections.size === 0) return;
     const now = this.settings.clock();
     const id = this.id();
-    if (this.connections.size === 0) return;
     // perf: the frame is encoded once for the whole group; a lone connection takes it part by part as
     // it drains, several share the parts (each reads them with its own iterator).
     const frame = snapshotFrame(this.environment, [view], now, id, { complete: false, reset });
