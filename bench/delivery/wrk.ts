@@ -34,7 +34,6 @@ export function ensureWrk(): void {
   }
 }
 
-/** Writes the request script: random keys among `keys`, random targeting keys, the token as bearer. */
 /** wrk Lua giving each thread its own id and random seed, so threads draw different keys and contexts. */
 export const WRK_SEEDED_THREADS = `local threads = 0
 function setup(thread)
@@ -46,6 +45,7 @@ function init(args)
 end
 `;
 
+/** Writes the request script: random keys among `keys`, random targeting keys, the token as bearer. */
 export function writeOfrepScript(dir: string, keys: readonly string[], token: string): string {
   const path = join(dir, 'ofrep.lua');
   writeFileSync(

@@ -13,7 +13,7 @@ export const BENCH_ADMIN_TOKEN = `sy_${'be'.repeat(8)}_${'n'.repeat(43)}`;
 
 const CLI_MAIN = join(import.meta.dirname, '..', '..', 'packages', 'cli', 'src', 'main.ts');
 
-export { freePort } from '../../packages/store/src/testing/redis-servers.js';
+export { freePort } from '../../packages/store/src/testing/redis-ports.js';
 
 export interface SwitchyardProcess {
   readonly child: ChildProcess;

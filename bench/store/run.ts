@@ -17,7 +17,7 @@ import {
   RedisAdapter,
   type StoreAdapter,
 } from '../../packages/store/src/index.js';
-import { parseInfo, redisText, startRedisCluster } from '../../packages/store/src/testing/redis-servers.js';
+import { persistenceBusy, startRedisCluster } from '../../packages/store/src/testing/redis-servers.js';
 import { numberArg, parseArgs, stringArg } from '../harness/args.js';
 import { describeMachine, machineInfo } from '../harness/machine.js';
 import { writeJsonReport } from '../harness/output.js';
@@ -183,18 +183,12 @@ async function run(name: string, adapter: StoreAdapter, settle?: () => Promise<n
 }
 
 /**
- * Waits until no node rewrites its AOF or has a rewrite scheduled (a bulk load grows the AOF enough to start
- * rewrites, which fork and write the whole dataset); resolves the seconds waited.
+ * Waits until no node rewrites its AOF, has a rewrite scheduled or loads its dataset (a bulk load grows the
+ * AOF enough to start rewrites, which fork and write the whole dataset); resolves the seconds waited.
  */
 async function aofRewritesDone(nodes: readonly { port: number }[]): Promise<number> {
   const started = performance.now();
-  const rewriting = async (port: number) => {
-    const persistence = parseInfo(await redisText(port, ['INFO', 'persistence']));
-    return (
-      persistence.get('aof_rewrite_in_progress') !== '0' || persistence.get('aof_rewrite_scheduled') !== '0'
-    );
-  };
-  while ((await Promise.all(nodes.map((n) => rewriting(n.port)))).some(Boolean)) {
+  while ((await Promise.all(nodes.map((n) => persistenceBusy(n.port)))).some((busy) => busy !== undefined)) {
     await new Promise((resolve) => setTimeout(resolve, 250));
   }
   return (performance.now() - started) / 1000;

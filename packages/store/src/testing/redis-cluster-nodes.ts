@@ -72,10 +72,19 @@ export async function nodeHealth(port: number, size: number): Promise<true | str
     return `node ${port}: replica with master_link_status:${replication.get('master_link_status')}`;
   }
   // A replica rewrites its AOF after a full sync; until that is done it would refuse a SIGTERM.
+  const busy = await persistenceBusy(port);
+  return busy === undefined ? true : `node ${port}: ${busy}`;
+}
+
+/**
+ * What the node on `port` is doing on disk, as `field:value` of INFO persistence: loading its dataset, or
+ * rewriting its AOF (or about to); undefined when none of these.
+ */
+export async function persistenceBusy(port: number): Promise<string | undefined> {
   const persistence = parseInfo(await redisText(port, ['INFO', 'persistence'], { timeoutMs: 2000 }));
   for (const field of ['loading', 'aof_rewrite_in_progress', 'aof_rewrite_scheduled']) {
     const value = persistence.get(field);
-    if (value !== undefined && value !== '0') return `node ${port}: ${field}:${value}`;
+    if (value !== undefined && value !== '0') return `${field}:${value}`;
   }
-  return true;
+  return undefined;
 }

@@ -18,7 +18,7 @@
 //   redis-slots.ts          CRC16 and cluster hash slots of keys
 //   redis-process.ts        one redis-server process: launch, tracking, cleanup on exit, the watchdog
 //   redis-standalone.ts     `startRedisStandalone`
-//   redis-cluster-nodes.ts  CLUSTER NODES parsing and node health
+//   redis-cluster-nodes.ts  CLUSTER NODES parsing, node health, and disk work under way (`persistenceBusy`)
 //   redis-cluster.ts        `startRedisCluster`
 export { type RedisCliResult, redisCli } from './redis-cli.js';
 export {
@@ -29,7 +29,7 @@ export {
   type RedisFailover,
   startRedisCluster,
 } from './redis-cluster.js';
-export { type ClusterNodeEntry, parseClusterNodes } from './redis-cluster-nodes.js';
+export { type ClusterNodeEntry, parseClusterNodes, persistenceBusy } from './redis-cluster-nodes.js';
 export {
   CLUSTER_BUS_PORT_OFFSET,
   freeClusterPorts,
