@@ -7,7 +7,7 @@ export { type HashPrefix, murmur3 } from './bucketing/murmur3.js';
 export { compareSemver, parseSemver, type SemVer } from './conditions/semver.js';
 export { pauseState, resumeState, scheduleOf, stateAt } from './document/lifecycle.js';
 export * as names from './document/names.js';
-export { splitKey } from './document/names.js';
+export { namespaceOf, splitKey } from './document/names.js';
 export { type Parsed, parsePolicyText } from './document/parse.js';
 export {
   type Condition,
@@ -37,12 +37,16 @@ export {
 export { type EngineOptions, FlagEngine } from './engine/engine.js';
 export {
   encodeSnapshot,
+  FLAG_LINE,
   flagLine,
+  headerLine,
   lineIdentity,
   parseRecordLine,
   type RecordChange,
   type RecordKind,
   readHeader,
+  recordOf,
+  SEGMENT_LINE,
   SNAPSHOT_MAGIC,
   SnapshotFormatError,
   type SnapshotHeader,
@@ -58,6 +62,8 @@ export {
   formatIssues,
   formatPath,
   IssueList,
+  pathSegment,
+  pointerSegments,
   type ValidationIssue,
 } from './validation/issues.js';
 export { type FlagSetLookup, referenceIssues } from './validation/references.js';

@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { type Authenticator, cachedAuthenticator, HttpProblem, type Principal } from '@switchyard/server';
-import type { RelayStore } from './relay-store.js';
+import type { KnownKey, RelayStore } from './relay-store.js';
 
 export interface RelayAuthOptions {
   upstream: string;
@@ -17,13 +17,9 @@ export interface RelayAuthOptions {
   timeoutMs?: number;
 }
 
-/** A key as `/sdk/v1/whoami` describes it. */
-interface WhoIs {
-  id: string;
-  name: string;
+/** A key as `/sdk/v1/whoami` describes it: what the relay remembers of a key, but when it was checked. */
+interface WhoIs extends Omit<KnownKey, 'checkedAt'> {
   role: Principal['role'];
-  environments: string[];
-  namespaces: string[];
 }
 
 /** What the upstream says of a key: who it is, that it refused it (401/403), or nothing (unreachable). */
@@ -75,8 +71,8 @@ export function relayAuthenticator(options: RelayAuthOptions): Authenticator {
       tokenId: who.id,
       name: who.name,
       role: who.role,
-      environments: who.environments ?? [],
-      namespaces: who.namespaces ?? [],
+      environments: who.environments,
+      namespaces: who.namespaces,
     };
     store.rememberKey(hash, {
       id: who.id,

@@ -7,6 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { headerLine } from '@switchyard/core';
 import { type PatchEvent, parseRecordLine, type SnapshotEvent } from '@switchyard/sdk';
 import type { SourcePatch } from '@switchyard/server';
 import { RelaySource } from './relay-source.js';
@@ -29,8 +30,18 @@ function patch(namespace: string, seq: number, lines: string[]): PatchEvent {
 
 function snapshot(positions: Record<string, number>, lines: string[], complete = false): SnapshotEvent {
   const header = { environment: 'production', namespaces: positions, time: new Date().toISOString() };
-  const bytes = Buffer.from(`#switchyard-snapshot 1 ${JSON.stringify(header)}\n${lines.join('\n')}\n`);
-  return { bytes, header, positions, namespaces: Object.keys(positions), complete, source: 'stream' };
+  const first = `${headerLine(header)}\n`;
+  const bytes = Buffer.from(`${first}${lines.join('\n')}\n`);
+  const bodyStart = Buffer.byteLength(first);
+  return {
+    bytes,
+    header,
+    bodyStart,
+    positions,
+    namespaces: Object.keys(positions),
+    complete,
+    source: 'stream',
+  };
 }
 
 async function collect(source: RelaySource, namespace: string): Promise<string[]> {

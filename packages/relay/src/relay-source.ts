@@ -5,7 +5,7 @@
  * window of recent patches; beyond it, the hub sends a snapshot of the namespace.
  */
 
-import { lineIdentity, readHeader, scanRecordLines, splitKey } from '@switchyard/core';
+import { lineIdentity, namespaceOf, scanRecordLines } from '@switchyard/core';
 import type { PatchEvent, SnapshotEvent } from '@switchyard/sdk';
 import type { DeliverySource, Identity, SourceEvents } from '@switchyard/server';
 import { selectedBy } from '@switchyard/server';
@@ -23,10 +23,10 @@ interface Remembered {
  * Where each namespace's record lines are in a snapshot body: [start, end, start, end, …] by namespace.
  * perf: offsets, not strings, so that a million-flag snapshot is turned into text a namespace at a time.
  */
-function linesByNamespace(bytes: Buffer): Map<string, number[]> {
+function linesByNamespace(bytes: Buffer, bodyStart: number): Map<string, number[]> {
   const out = new Map<string, number[]>();
-  scanRecordLines(bytes, readHeader(bytes).bodyStart, (_kind, key, start, end) => {
-    const { namespace } = splitKey(key);
+  scanRecordLines(bytes, bodyStart, (_kind, key, start, end) => {
+    const namespace = namespaceOf(key);
     const ranges = out.get(namespace);
     if (ranges === undefined) out.set(namespace, [start, end]);
     else ranges.push(start, end);
@@ -62,7 +62,7 @@ export class RelaySource implements DeliverySource {
 
   /** A snapshot from upstream: replaces what it covers; a complete one also drops what it leaves out. */
   snapshot(event: SnapshotEvent): void {
-    const byNamespace = linesByNamespace(event.bytes);
+    const byNamespace = linesByNamespace(event.bytes, event.bodyStart);
     const time = Date.parse(String(event.header.time ?? '')) || 0;
     for (const namespace of event.namespaces) {
       const seq = event.positions[namespace] ?? 0;
@@ -88,17 +88,16 @@ export class RelaySource implements DeliverySource {
   }
 
   patch(event: PatchEvent): void {
-    const lines = event.changes.map((change) => change.line);
-    const identities = lines.map(lineIdentity);
     const before = this.store.position(event.namespace)?.seq ?? 0;
-    if (!this.store.applyPatch(event.namespace, event.seq, event.committedAt, lines, identities)) return;
+    if (!this.store.applyPatch(event.namespace, event.seq, event.committedAt, event.changes)) return;
+    const lines = event.changes.map((change) => change.line);
     if (!this.windowStart.has(event.namespace)) this.windowStart.set(event.namespace, before);
     let window = this.recent.get(event.namespace);
     if (window === undefined) {
       window = [];
       this.recent.set(event.namespace, window);
     }
-    window.push({ seq: event.seq, identities });
+    window.push({ seq: event.seq, identities: lines.map(lineIdentity) });
     if (window.length > WINDOW) {
       const dropped = window.splice(0, window.length - WINDOW);
       this.windowStart.set(event.namespace, dropped[dropped.length - 1]!.seq);

@@ -6,6 +6,7 @@
  * and resumes its upstream from the positions on disk, so a crash loses nothing the upstream cannot
  * send again. A position is never moved back: a patch or snapshot older than what is stored is ignored.
  */
+import { lineIdentity, type RecordChange } from '@switchyard/core';
 import { type Database, open, type RootDatabase } from 'lmdb';
 
 export interface StoredPosition {
@@ -121,26 +122,19 @@ export class RelayStore {
   }
 
   /**
-   * Applies a patch's lines, `identities[i]` being the identity of `lines[i]` (`lineIdentity`). Returns
+   * Applies a patch's changes, in order: a put stores its line, a removal deletes the record's. Returns
    * false (and writes nothing) when `seq` is not beyond the position.
    */
-  applyPatch(
-    namespace: string,
-    seq: number,
-    committedAt: number,
-    lines: readonly string[],
-    identities: readonly string[],
-  ): boolean {
+  applyPatch(namespace: string, seq: number, committedAt: number, changes: readonly RecordChange[]): boolean {
     const held = this.positions.get(namespace);
     if (held !== undefined && held.seq >= seq) return false;
     const position = { seq, committedAt };
     this.positions.set(namespace, position);
     this.lastWrite = this.root.childTransaction(() => {
-      for (let i = 0; i < lines.length; i++) {
-        const line = lines[i]!;
-        const key = namespace + SEPARATOR + identities[i]!;
-        if (line.startsWith('-')) this.lines.removeSync(key);
-        else this.lines.putSync(key, Buffer.from(line, 'utf8'));
+      for (const change of changes) {
+        const key = namespace + SEPARATOR + lineIdentity(change.line);
+        if (change.op === 'remove') this.lines.removeSync(key);
+        else this.lines.putSync(key, Buffer.from(change.line, 'utf8'));
       }
       this.positionsDb.putSync(namespace, position);
     });

@@ -92,7 +92,7 @@ export async function startRelay(
   const initialPositions = store.allPositions();
   // Upstream health, as the circuit breaker and staleness report it.
   let circuit: CircuitState = 'half-open';
-  let lastHeard = Object.keys(initialPositions).length > 0 ? 0 : clock();
+  let lastHeard = store.size > 0 ? 0 : clock();
   let upstreamStale = 0;
   const staleSeconds = () =>
     circuit === 'closed' ? upstreamStale : Math.round((clock() - lastHeard) / 1000) + upstreamStale;

@@ -56,6 +56,11 @@ export const ATTRIBUTE = rule(
   'an attribute path: names of letters, digits, "_", "-", "$" joined by ".", e.g. "app.version"',
 );
 
+/** The namespace of a flag or segment key: everything before its last `/`. */
+export function namespaceOf(key: string): string {
+  return key.slice(0, key.lastIndexOf('/'));
+}
+
 /** Splits a flag or segment key into its namespace and name. */
 export function splitKey(key: string): { namespace: string; name: string } {
   const slash = key.lastIndexOf('/');

@@ -31,13 +31,18 @@ export function segmentLine(record: SegmentRecord): string {
   return `S ${record.key}\t${JSON.stringify(record.state)}`;
 }
 
+/** The header line, without its newline: what `readHeader` reads back. */
+export function headerLine(header: SnapshotHeader): string {
+  return SNAPSHOT_MAGIC + JSON.stringify(header);
+}
+
 /** Encodes a whole snapshot. */
 export function encodeSnapshot(
   header: SnapshotHeader,
   flags: Iterable<FlagRecord>,
   segments: Iterable<SegmentRecord> = [],
 ): Buffer {
-  const parts = [SNAPSHOT_MAGIC + JSON.stringify(header)];
+  const parts = [headerLine(header)];
   for (const s of segments) parts.push(segmentLine(s));
   for (const f of flags) parts.push(flagLine(f));
   parts.push('');
@@ -103,6 +108,15 @@ export function parseRecordLine(line: string): RecordChange | undefined {
   const tab = line.indexOf('\t');
   if (kind === undefined || line.charAt(1) !== ' ' || tab < 3) return undefined;
   return { op: 'put', kind, key: line.slice(2, tab), json: line.slice(tab + 1), line };
+}
+
+/**
+ * The record a put carries, its JSON parsed: a flag is its fields under its key, a segment its state.
+ * Throws a `SyntaxError` when the JSON is not valid.
+ */
+export function recordOf(change: Extract<RecordChange, { op: 'put' }>): FlagRecord | SegmentRecord {
+  const value = JSON.parse(change.json);
+  return change.kind === 'flag' ? { key: change.key, ...value } : { key: change.key, state: value };
 }
 
 /** A record line's identity, the same for a put and a removal of one record: `F <key>` or `S <key>`. */

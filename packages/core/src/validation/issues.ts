@@ -13,6 +13,22 @@ export interface ValidationIssue {
 }
 
 const PLAIN_KEY = /^[A-Za-z_$][A-Za-z0-9_$-]*$/;
+/** An array index: digits, no leading zero, at most 15 of them (so a safe integer). */
+const INDEX = /^(0|[1-9]\d{0,14})$/;
+
+/** A key as a path segment: a number when it reads as an array index, so that `formatPath` brackets it. */
+export function pathSegment(key: string): PathSegment {
+  return INDEX.test(key) ? Number(key) : key;
+}
+
+/** A JSON pointer (RFC 6901) as path segments: `/events/3/flag` → `['events', 3, 'flag']`. */
+export function pointerSegments(pointer: string): PathSegment[] {
+  if (pointer === '') return [];
+  return pointer
+    .slice(1)
+    .split('/')
+    .map((raw) => pathSegment(raw.replace(/~1/g, '/').replace(/~0/g, '~')));
+}
 
 /** `['environments', 'production', 'rules', 1, 'when', 0]` → `environments.production.rules[1].when[0]`. */
 export function formatPath(segments: readonly PathSegment[]): string {

@@ -5,7 +5,14 @@
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import addFormatsPlugin from 'ajv-formats';
 import { FlagDocument, SCHEMA_VERSION, SegmentDocument } from '../document/schema.js';
-import { describeType, didYouMean, formatPath, type PathSegment, type ValidationIssue } from './issues.js';
+import {
+  describeType,
+  didYouMean,
+  formatPath,
+  type PathSegment,
+  pointerSegments,
+  type ValidationIssue,
+} from './issues.js';
 
 // ajv-formats ships CommonJS whose default export is the plugin function itself.
 const addFormats = addFormatsPlugin as unknown as (ajv: Ajv) => Ajv;
@@ -19,17 +26,6 @@ function compiled() {
     validators = { flag: ajv.compile(FlagDocument), segment: ajv.compile(SegmentDocument) };
   }
   return validators;
-}
-
-function pointerSegments(pointer: string): PathSegment[] {
-  if (pointer === '') return [];
-  return pointer
-    .slice(1)
-    .split('/')
-    .map((raw) => {
-      const key = raw.replace(/~1/g, '/').replace(/~0/g, '~');
-      return /^(0|[1-9]\d*)$/.test(key) ? Number(key) : key;
-    });
 }
 
 interface SchemaNode {

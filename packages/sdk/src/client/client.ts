@@ -320,7 +320,7 @@ export class SwitchyardClient {
       const bytes = await this.cache?.read();
       if (bytes === undefined || this.data.hasData || this.closed) return false;
       try {
-        const { header } = readHeader(bytes);
+        const { header, bodyStart } = readHeader(bytes);
         const selection = (header as { selection?: unknown }).selection ?? null;
         if (this.options.environment !== undefined && header.environment !== this.options.environment) {
           this.warn(
@@ -336,6 +336,7 @@ export class SwitchyardClient {
         const changed = this.data.replace({
           bytes,
           header,
+          bodyStart,
           positions,
           namespaces: Object.keys(positions),
           complete: true,

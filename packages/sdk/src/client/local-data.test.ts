@@ -18,7 +18,7 @@ function snapshot(namespaces: Record<string, number>, flags: FlagRecord[], compl
   );
   return {
     bytes,
-    header: readHeader(bytes).header,
+    ...readHeader(bytes),
     positions: namespaces,
     namespaces: Object.keys(namespaces),
     complete,
@@ -76,12 +76,13 @@ describe('LocalData', () => {
     assert.equal(value(data, 'a/x/one'), false);
 
     const encoded = Buffer.concat(data.encode({ selection: null }));
-    const { header } = readHeader(encoded);
+    const { header, bodyStart } = readHeader(encoded);
     assert.deepEqual(positionsOfHeader(header), { 'a/x': 3 });
     const copy = new LocalData();
     copy.replace({
       bytes: encoded,
       header,
+      bodyStart,
       positions: positionsOfHeader(header),
       namespaces: ['a/x'],
       complete: true,
@@ -120,10 +121,11 @@ describe('LocalData', () => {
     assert.equal(value(data, 'a/x/one'), 'missing');
     const copy = new LocalData();
     const bytes = Buffer.concat(data.encode());
-    const { header } = readHeader(bytes);
+    const { header, bodyStart } = readHeader(bytes);
     copy.replace({
       bytes,
       header,
+      bodyStart,
       positions: positionsOfHeader(header),
       namespaces: ['a/x'],
       complete: true,

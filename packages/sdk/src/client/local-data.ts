@@ -9,11 +9,14 @@
  * quarter of the snapshot, they are folded into a new one.
  */
 import {
+  FLAG_LINE,
   FlagEngine,
   type FlagRecord,
+  headerLine,
   readHeader,
+  recordOf,
+  SEGMENT_LINE,
   type SegmentRecord,
-  SNAPSHOT_MAGIC,
   type SnapshotHeader,
   type SnapshotIndex,
   scanRecordLines,
@@ -22,8 +25,6 @@ import type { Positions } from '../feed/positions.js';
 import { namespaceOf, type RecordChange } from '../feed/records.js';
 
 const NEWLINE = 0x0a;
-const FLAG = 0x46; // 'F'
-const SEGMENT = 0x53; // 'S'
 /** Patched lines that are folded into a new snapshot at the least. */
 const MIN_FOLD = 10_000;
 
@@ -42,6 +43,8 @@ export interface Changed {
 export interface SnapshotData {
   readonly bytes: Buffer;
   readonly header: SnapshotHeader;
+  /** Where the record lines start in `bytes`. */
+  readonly bodyStart: number;
   readonly positions: Positions;
   readonly namespaces: readonly string[];
   readonly complete: boolean;
@@ -121,7 +124,7 @@ export class LocalData {
    * namespaces its header does not name) and reloads the engine, which recompiles flags lazily.
    */
   replace(snapshot: SnapshotData): Changed {
-    const { bytes, complete } = snapshot;
+    const { bytes, bodyStart, complete } = snapshot;
     const named = Object.keys(snapshot.positions);
     const whole = complete && snapshot.namespaces.length === named.length;
     if (whole && !this.hasData) {
@@ -141,7 +144,7 @@ export class LocalData {
     for (const ns of applied) positions[ns] = snapshot.positions[ns]!;
 
     const out = new BlockWriter();
-    out.line(`${SNAPSHOT_MAGIC}${JSON.stringify({ ...snapshot.header, namespaces: positions })}`);
+    out.line(headerLine({ ...snapshot.header, namespaces: positions }));
     const changedFlags: string[] = [];
     const changedSegments: string[] = [];
     const seen = { flags: new Set<string>(), segments: new Set<string>() };
@@ -156,11 +159,11 @@ export class LocalData {
       out.line(line);
     }
     // The snapshot's lines for the namespaces it replaces, compared with what was held.
-    scanRecordLines(bytes, readHeader(bytes).bodyStart, (kind, key, start, end) => {
+    scanRecordLines(bytes, bodyStart, (kind, key, start, end) => {
       if (!fromNew(namespaceOf(key))) return;
       out.write(bytes, start, end);
       out.write(NEWLINE_BYTE);
-      const isFlag = kind === FLAG;
+      const isFlag = kind === FLAG_LINE;
       (isFlag ? seen.flags : seen.segments).add(key);
       const before = this.currentLine(isFlag, key);
       if (before === undefined || before !== bytes.toString('utf8', start, end)) {
@@ -169,7 +172,7 @@ export class LocalData {
     });
     // What was held in the replaced namespaces and is gone.
     for (const [kind, key] of replaced) {
-      const isFlag = kind === FLAG;
+      const isFlag = kind === FLAG_LINE;
       if (!(isFlag ? seen.flags : seen.segments).has(key))
         (isFlag ? changedFlags : changedSegments).push(key);
     }
@@ -189,12 +192,7 @@ export class LocalData {
         parsed.push({ change, record: undefined });
         continue;
       }
-      const value = JSON.parse(change.json) as Record<string, unknown>;
-      const record =
-        change.kind === 'flag'
-          ? ({ key: change.key, ...value } as unknown as FlagRecord)
-          : ({ key: change.key, state: value } as unknown as SegmentRecord);
-      parsed.push({ change, record });
+      parsed.push({ change, record: recordOf(change) });
     }
     const flags: string[] = [];
     const segments: string[] = [];
@@ -238,7 +236,12 @@ export class LocalData {
 
   /** The header line (without its newline) of what `encode` writes. */
   private headerLine(extra: Record<string, unknown>): string {
-    return `${SNAPSHOT_MAGIC}${JSON.stringify({ environment: this.engine.environment, namespaces: this.held, time: new Date().toISOString(), ...extra })}`;
+    return headerLine({
+      environment: this.engine.environment,
+      namespaces: this.held,
+      time: new Date().toISOString(),
+      ...extra,
+    });
   }
 
   /** The current line of a record; undefined when it is not held. */
@@ -253,8 +256,8 @@ export class LocalData {
   /** Every record held: [kind, key, line], segments first. */
   private *lines(): Generator<[number, string, string]> {
     for (const [kind, index, patched] of [
-      [SEGMENT, this.engine.snapshotSegments, this.segmentLines],
-      [FLAG, this.engine.snapshotFlags, this.flagLines],
+      [SEGMENT_LINE, this.engine.snapshotSegments, this.segmentLines],
+      [FLAG_LINE, this.engine.snapshotFlags, this.flagLines],
     ] as [number, SnapshotIndex | undefined, Map<string, string | null>][]) {
       if (index !== undefined) {
         for (const offset of index.offsetsOf()) {

@@ -11,6 +11,8 @@ export interface SnapshotEvent {
   /** The body as received, in the core's snapshot format (`FlagEngine.fromSnapshot` reads it). */
   readonly bytes: Buffer;
   readonly header: SnapshotHeader;
+  /** Where its record lines start in `bytes`: just after the header line. */
+  readonly bodyStart: number;
   /** The positions of its header. */
   readonly positions: Positions;
   /**

@@ -420,8 +420,9 @@ export class UpstreamFeed {
    */
   private deliverSnapshot(bytes: Buffer, opening: boolean, source: 'poll' | 'stream'): void {
     let header: SnapshotHeader;
+    let bodyStart: number;
     try {
-      header = readHeader(bytes).header;
+      ({ header, bodyStart } = readHeader(bytes));
     } catch (error) {
       throw asUpstreamError(error, 'bad snapshot');
     }
@@ -437,7 +438,7 @@ export class UpstreamFeed {
       if (reset || held === undefined || seq >= held) namespaces.push(ns);
     }
     if (!complete && namespaces.length === 0) return;
-    this.events.emit('snapshot', { bytes, header, positions, namespaces, complete, source });
+    this.events.emit('snapshot', { bytes, header, bodyStart, positions, namespaces, complete, source });
     const next: Record<string, number> = complete ? {} : { ...this.held };
     if (complete) {
       for (const [ns, seq] of Object.entries(this.held)) if (ns in positions) next[ns] = seq;

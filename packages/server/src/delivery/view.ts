@@ -3,7 +3,15 @@
  * chunks of encoded bytes, so that serving a snapshot is a copy of chunks and a change re-encodes only
  * the chunk its key hashes to. `seq` is the ledger position the data reflects (at least).
  */
-import { FlagEngine, lineIdentity, parseRecordLine, SNAPSHOT_MAGIC } from '@switchyard/core';
+import {
+  FlagEngine,
+  type FlagRecord,
+  headerLine,
+  lineIdentity,
+  parseRecordLine,
+  recordOf,
+  type SegmentRecord,
+} from '@switchyard/core';
 
 /** A record line's identity: `F <key>` or `S <key>`. */
 export type Identity = string;
@@ -167,7 +175,7 @@ export class ViewEngine extends FlagEngine {
   constructor(view: NamespaceView, options: ConstructorParameters<typeof FlagEngine>[0]) {
     super(options);
     const header = Buffer.from(
-      `${SNAPSHOT_MAGIC}${JSON.stringify({ environment: view.environment, namespaces: { [view.namespace]: view.seq } })}\n`,
+      `${headerLine({ environment: view.environment, namespaces: { [view.namespace]: view.seq } })}\n`,
     );
     this.loadSnapshot(Buffer.concat([header, ...view.body()]));
   }
@@ -181,9 +189,9 @@ export class ViewEngine extends FlagEngine {
         else this.deleteSegment(change.key);
         continue;
       }
-      const record = JSON.parse(change.json);
-      if (change.kind === 'flag') this.setFlag({ key: change.key, ...record });
-      else this.setSegment({ key: change.key, state: record });
+      const record = recordOf(change);
+      if (change.kind === 'flag') this.setFlag(record as FlagRecord);
+      else this.setSegment(record as SegmentRecord);
     }
   }
 }

@@ -3,7 +3,7 @@
  * source of its validation, its TypeScript type and its OpenAPI description. Unknown fields are refused.
  */
 import { type Static, Type } from '@sinclair/typebox';
-import { formatPath, names } from '@switchyard/core';
+import { formatPath, names, pathSegment, pointerSegments } from '@switchyard/core';
 import type { FastifySchemaValidationError } from 'fastify';
 
 const MAX_EVENTS = 10_000;
@@ -66,7 +66,11 @@ export const ExposureBatchBody = Type.Object(
 );
 export type ExposureBatchBody = Static<typeof ExposureBatchBody>;
 
-/** An accepted event as forwarded to sinks: its environment, its time and count filled in. */
+/**
+ * An accepted event as forwarded to sinks: its environment and time filled in, and its count the
+ * exposures it stands for, already scaled by its sample rate (count / sampleRate, rounded, at least 1).
+ * `sampleRate` is still passed on as the SDK sent it: a sink must not divide the count by it again.
+ */
 export interface ForwardedExposure extends ExposureEvent {
   environment: string;
   time: string;
@@ -81,8 +85,6 @@ export interface ExposureBatch {
   events: readonly ForwardedExposure[];
 }
 
-/** An array index as JSON pointers write it: digits, no leading zero, a safe integer. */
-const INDEX = /^(0|[1-9]\d{0,14})$/;
 const describe: Record<string, string> = {
   flag: names.FLAG_KEY.describe,
   variant: names.VARIATION.describe,
@@ -95,20 +97,19 @@ const describe: Record<string, string> = {
  * rule's sentence instead of a bare pattern.
  */
 export function issueOf(error: FastifySchemaValidationError): { path: string; message: string } {
-  const segments = error.instancePath.split('/').slice(1);
+  // Array indices as numbers, so that core's formatPath brackets them (`events[3].flag`).
+  const segments = pointerSegments(error.instancePath);
   const params = error.params as Record<string, unknown>;
   let message = error.message ?? 'is invalid';
   if (error.keyword === 'additionalProperties') {
-    segments.push(String(params.additionalProperty));
+    segments.push(pathSegment(String(params.additionalProperty)));
     message = 'is not a known field';
   } else if (error.keyword === 'required') {
-    segments.push(String(params.missingProperty));
+    segments.push(pathSegment(String(params.missingProperty)));
     message = 'is required';
   } else if (error.keyword === 'pattern') {
-    const rule = describe[segments[segments.length - 1] ?? ''];
+    const rule = describe[String(segments[segments.length - 1] ?? '')];
     if (rule !== undefined) message = `must be ${rule}`;
   }
-  // Array indices as numbers, so that core's formatPath brackets them (`events[3].flag`).
-  const path = formatPath(segments.map((segment) => (INDEX.test(segment) ? Number(segment) : segment)));
-  return { path, message };
+  return { path: formatPath(segments), message };
 }
