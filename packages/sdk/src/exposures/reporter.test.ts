@@ -17,6 +17,14 @@ describe('exposure events', () => {
   });
   after(() => server.remove());
 
+  /** The server's exposure totals of a flag in development, by variant. */
+  const totals = async (key: string) =>
+    (
+      (await server.api('GET', `${flagPath(key)}/exposures?environment=development`)) as {
+        totals: Record<string, number>;
+      }
+    ).totals;
+
   it('reaches /events/v1 as one event per identical exposure, with its count', async () => {
     const client = createClient({
       url: server.url,
@@ -31,18 +39,12 @@ describe('exposure events', () => {
     await client.close();
     assert.deepEqual(client.exposureStats, { recorded: 110, sent: 2, dropped: 0 });
 
-    const counts = async (key: string) =>
-      (
-        (await server.api('GET', `${flagPath(key)}/exposures?environment=development`)) as {
-          totals: Record<string, number>;
-        }
-      ).totals;
     await eventually(
-      async () => (await counts('shop/cart/express')).on === 100,
+      async () => (await totals('shop/cart/express')).on === 100,
       5000,
       'the counts on the server',
     );
-    assert.deepEqual(await counts('shop/cart/dark'), { off: 10 });
+    assert.deepEqual(await totals('shop/cart/dark'), { off: 10 });
   });
 
   it('samples evaluations at the configured rate', async () => {
@@ -64,6 +66,8 @@ describe('exposure events', () => {
   });
 
   it('reports its sample rate, so the server counts sampled exposures back up', async () => {
+    const off = async () => (await totals('shop/cart/dark')).off ?? 0;
+    const before = await off();
     const client = createClient({
       url: server.url,
       sdkKey,
@@ -75,14 +79,7 @@ describe('exposure events', () => {
     await client.close();
     const recorded = client.exposureStats.recorded;
     assert.ok(recorded > 800 && recorded < 1200, String(recorded));
-    const total = async () =>
-      (
-        (await server.api('GET', `${flagPath('shop/cart/dark')}/exposures?environment=development`)) as {
-          totals: Record<string, number>;
-        }
-      ).totals.off ?? 0;
-    const before = 10; // the first test's exposures of this flag
-    await eventually(async () => (await total()) === before + recorded * 4, 5000, 'the scaled count');
+    await eventually(async () => (await off()) === before + recorded * 4, 5000, 'the scaled count');
   });
 });
 
