@@ -19,6 +19,8 @@ export interface TokenRecord {
   scopes: Record<string, readonly string[]>;
   createdAt: string;
   createdBy: string;
+  /** Whether the token may read decrypted sensitive variation values; absent means no. */
+  readSensitive?: boolean;
   expiresAt?: string;
   revokedAt?: string;
 }
