@@ -11,6 +11,7 @@ import Fastify, { type FastifyInstance, type FastifyRequest, type FastifyServerO
 import { adminRoutes } from './api/admin.js';
 import { applyRoutes } from './api/apply.js';
 import { flagRoutes } from './api/flags.js';
+import { rawKeyRoutes } from './api/raw-keys.js';
 import { segmentRoutes } from './api/segments.js';
 import { cachedAuthenticator } from './delivery/auth.js';
 import { mountDelivery } from './delivery/mount.js';
@@ -273,6 +274,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   segmentRoutes(app, deps);
   applyRoutes(app, deps);
   adminRoutes(app, deps);
+  rawKeyRoutes(app, deps);
   exposureRoutes(app, { ...deps, metrics, ...options.exposures });
   return app;
 }

@@ -148,7 +148,9 @@ export function authorize(principal: Principal, act: 'read' | 'write' | 'admin',
   if (!atLeast(principal.role, needed)) {
     const what =
       act === 'write' && target.protectedEnvironment
-        ? `change a protected environment${target.environment === undefined ? '' : ` ("${target.environment}")`}`
+        ? target.environment === undefined
+          ? 'change a protected environment'
+          : `change protected environment "${target.environment}"`
         : act;
     throw forbidden(`a ${principal.role} token may not ${what}; it needs ${needed}`);
   }

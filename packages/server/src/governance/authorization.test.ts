@@ -456,3 +456,27 @@ describe('states by version (item 25)', () => {
     assert.equal((await api('viewer', 'GET', `${path}?version=9`)).status, 404);
   });
 });
+
+describe('raw "/" in admin paths (item 25)', () => {
+  it('reads the rest of the path as the key where one reading fits, and hints how to encode it otherwise', async () => {
+    await store.flags.create(flag('auth/raw/flag', { staging: state(false) }), { actor: 'setup' });
+    const view = await api('viewer', 'GET', '/api/v1/flags/auth/raw/flag');
+    assert.equal(view.status, 200, view.text);
+    assert.equal(view.body.meta.key, 'auth/raw/flag');
+    const staging = await api('viewer', 'GET', '/api/v1/flags/auth/raw/flag/environments/staging');
+    assert.equal(staging.status, 200, staging.text);
+    assert.equal(staging.body.environment, 'staging');
+    assert.ok(staging.headers.get('etag'));
+    const enabled = await api('editor', 'POST', '/api/v1/flags/auth/raw/flag/environments/staging/enable');
+    assert.equal(enabled.status, 200, enabled.text);
+    assert.equal(enabled.body.state.enabled, true);
+    const refused = await api('stagingViewer', 'GET', '/api/v1/flags/auth/raw/flag/environments/production');
+    assert.equal(refused.status, 403);
+    const segment = await api('viewer', 'GET', '/api/v1/segments/auth/a/staging-seg');
+    assert.equal(segment.status, 200, segment.text);
+
+    const unknown = await api('viewer', 'GET', '/api/v1/flags/auth/raw/flag/nonsense/more');
+    assert.equal(unknown.status, 404);
+    assert.match(unknown.body.detail, /%2F/);
+  });
+});
