@@ -76,7 +76,7 @@ export {
   pointerSegments,
   type ValidationIssue,
 } from './validation/issues.js';
-export { type FlagSetLookup, forEachSegmentReference, referenceIssues } from './validation/references.js';
+export { type FlagSetLookup, referenceIssues } from './validation/references.js';
 export {
   type FlagSet,
   isSegmentDocument,

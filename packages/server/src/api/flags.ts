@@ -158,7 +158,7 @@ export function flagRoutes(app: FastifyInstance, deps: RouteDeps): void {
         environments: named,
         protectedEnvironment: (await protectedAmong(store, named)).length > 0,
       });
-      await checkForeignReferences(store, principal, document.key, (document.environments ?? {}) as never);
+      await checkForeignReferences(store, principal, document.key, document.environments ?? {});
       const view = await store.flags.create(document, changeContext(request));
       return reply.code(201).header('location', flagPath(view.meta.key)).send(visibleFlag(principal, view));
     },

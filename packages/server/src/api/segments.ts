@@ -46,7 +46,7 @@ export function segmentRoutes(app: FastifyInstance, { store }: RouteDeps): void 
         environments: named,
         protectedEnvironment: (await protectedAmong(store, named)).length > 0,
       });
-      await checkForeignReferences(store, principal, document.key, (document.environments ?? {}) as never);
+      await checkForeignReferences(store, principal, document.key, document.environments ?? {});
       const view = await store.segments.create({ kind: 'segment', ...document }, changeContext(request));
       return reply
         .code(201)
@@ -97,7 +97,7 @@ export function segmentRoutes(app: FastifyInstance, { store }: RouteDeps): void 
       });
       const expected = ifMatch(request, true)!;
       const { reason: _reason, ...state } = request.body as SegmentState & { reason?: string };
-      await checkForeignReferences(store, request.principal!, key, { [env]: state } as never);
+      await checkForeignReferences(store, request.principal!, key, { [env]: state });
       const record = await store.segments.updateState(key, env, expected, state, changeContext(request));
       return reply.header('etag', `"${record.version}"`).send(record);
     },

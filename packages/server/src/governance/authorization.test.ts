@@ -381,6 +381,21 @@ describe('cross-namespace references (item 5)', () => {
     });
     assert.equal(stateChange.status, 422, stateChange.text);
 
+    const malformed = [
+      { staging: { prerequisites: 'x', rules: [{ when: 5 }] } },
+      {
+        staging: {
+          prerequisites: [null, { flag: 7 }],
+          rules: [{ when: [{ op: 'inSegment', values: 'x' }] }],
+        },
+      },
+      'not states',
+    ];
+    for (const environments of malformed) {
+      const answer = await api('editor', 'POST', '/api/v1/flags', { ...flag('auth/r/bad'), environments });
+      assert.ok(answer.status >= 400 && answer.status < 500, `${answer.status} ${answer.text}`);
+    }
+
     const allowed = await api(
       'unscopedEditor',
       'POST',

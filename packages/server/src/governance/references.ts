@@ -4,79 +4,89 @@
  * rights on the target's namespace. A target the token cannot read and one that does not exist get the same
  * message, so validation tells nothing about namespaces the token cannot see.
  */
-import {
-  type EnvironmentState,
-  forEachSegmentReference,
-  formatIssues,
-  formatPath,
-  namespaceOf,
-  type ValidationIssue,
-} from '@switchyard/core';
+import { formatIssues, formatPath, names, namespaceOf, type ValidationIssue } from '@switchyard/core';
 import { type FlagStore, paths, StoreValidationError } from '@switchyard/store';
 import { inNamespaces, type Principal } from './access.js';
 
-/** A flag's states by environment, as a document or a change names them. */
-type States = Record<
-  string,
-  Partial<Pick<EnvironmentState, 'prerequisites' | 'rules' | 'regions' | 'schedule'>>
->;
+/** Deeper than any reference the schema allows: what lies below is refused by validation anyway. */
+const MAX_DEPTH = 32;
 
-const unreadable = (kind: string, key: string) =>
-  `${kind} "${key}" does not exist or is in a namespace this token may not read`;
+interface Reference {
+  kind: 'flag' | 'segment';
+  key: string;
+  path: (string | number)[];
+}
 
 /**
- * Throws a 422 `StoreValidationError` when a state of `key` refers to a flag or segment of another
- * namespace that the principal may not read, or that does not exist.
+ * The flags (prerequisites) and segments (`inSegment`, `notInSegment` conditions) that `value` names,
+ * wherever they sit (rules, regions, schedule). Runs before validation, so it reads any shape and never
+ * throws; what is not a key is left to validation.
+ */
+function referencesIn(value: unknown, path: (string | number)[], out: Reference[]): void {
+  if (path.length > MAX_DEPTH || typeof value !== 'object' || value === null) return;
+  if (Array.isArray(value)) {
+    for (const [i, item] of value.entries()) {
+      if (typeof item === 'object' && item !== null) referencesIn(item, [...path, i], out);
+    }
+    return;
+  }
+  const object = value as Record<string, unknown>;
+  if ((object.op === 'inSegment' || object.op === 'notInSegment') && Array.isArray(object.values)) {
+    object.values.forEach((key, i) => {
+      if (typeof key === 'string') out.push({ kind: 'segment', key, path: [...path, 'values', i] });
+    });
+  }
+  if (Array.isArray(object.prerequisites)) {
+    object.prerequisites.forEach((p, i) => {
+      const key = (p as { flag?: unknown } | null)?.flag;
+      if (typeof key === 'string')
+        out.push({ kind: 'flag', key, path: [...path, 'prerequisites', i, 'flag'] });
+    });
+  }
+  for (const [field, child] of Object.entries(object)) {
+    if (field !== 'prerequisites' && field !== 'values') referencesIn(child, [...path, field], out);
+  }
+}
+
+/**
+ * Throws a 422 `StoreValidationError` when `environments` (a flag's or segment's states by environment, as
+ * a request gives them) refers to a flag or segment of another namespace that the principal may not read,
+ * or that does not exist.
  */
 export async function checkForeignReferences(
   store: FlagStore,
   principal: Principal,
   key: string,
-  states: States,
+  environments: unknown,
 ): Promise<void> {
+  const references: Reference[] = [];
+  referencesIn(environments, ['environments'], references);
   const own = namespaceOf(key);
+  const seen = new Map<string, boolean>();
   const issues: ValidationIssue[] = [];
-  const flags = new Map<string, boolean>();
-  const segments = new Map<string, boolean>();
-  const readable = async (
-    target: string,
-    exists: (key: string) => Promise<boolean>,
-    seen: Map<string, boolean>,
-  ) => {
-    let ok = seen.get(target);
+  for (const reference of references) {
+    if (!names.FLAG_KEY.regex.test(reference.key)) continue; // validation names it
+    const namespace = namespaceOf(reference.key);
+    if (namespace === own) continue;
+    const id = `${reference.kind}\u0000${reference.key}`;
+    let ok = seen.get(id);
     if (ok === undefined) {
-      const namespace = namespaceOf(target);
-      ok = inNamespaces(principal, namespace) && (await exists(target));
-      seen.set(target, ok);
+      ok = inNamespaces(principal, namespace) && (await exists(store, reference));
+      seen.set(id, ok);
     }
-    return ok;
-  };
-  const flagExists = async (target: string) => (await store.flags.meta(target)) !== undefined;
-  const segmentExists = async (target: string) => {
-    const namespace = namespaceOf(target);
-    const name = target.slice(namespace.length + 1);
-    return (await store.adapter.get(namespace, paths.segment(name))) !== undefined;
-  };
-  for (const [env, state] of Object.entries(states)) {
-    for (const [i, p] of (state.prerequisites ?? []).entries()) {
-      if (namespaceOf(p.flag) === own || (await readable(p.flag, flagExists, flags))) continue;
+    if (!ok) {
       issues.push({
-        path: formatPath(['environments', env, 'prerequisites', i, 'flag']),
-        message: unreadable('flag', p.flag),
-      });
-    }
-    const referenced: { key: string; path: (string | number)[] }[] = [];
-    forEachSegmentReference(state as EnvironmentState, (segment, path) =>
-      referenced.push({ key: segment, path }),
-    );
-    for (const { key: segment, path } of referenced) {
-      if (!segment.includes('/') || namespaceOf(segment) === own) continue;
-      if (await readable(segment, segmentExists, segments)) continue;
-      issues.push({
-        path: formatPath(['environments', env, ...path]),
-        message: unreadable('segment', segment),
+        path: formatPath(reference.path),
+        message: `${reference.kind} "${reference.key}" does not exist or is in a namespace this token may not read`,
       });
     }
   }
   if (issues.length > 0) throw new StoreValidationError(formatIssues(issues), issues);
+}
+
+async function exists(store: FlagStore, reference: Reference): Promise<boolean> {
+  if (reference.kind === 'flag') return (await store.flags.meta(reference.key)) !== undefined;
+  const namespace = namespaceOf(reference.key);
+  const name = reference.key.slice(namespace.length + 1);
+  return (await store.adapter.get(namespace, paths.segment(name))) !== undefined;
 }
