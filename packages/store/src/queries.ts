@@ -117,8 +117,7 @@ export class Queries {
     const scopes = query.namespaces ?? [];
     const start = query.cursor === undefined ? undefined : this.cursors.open(query.cursor, scopes);
     const items: FlagMeta[] = [];
-    for await (const namespace of this.namespaces(query.prefix ?? '', start?.namespace)) {
-      if (!namespaceCovered(scopes, namespace)) continue;
+    for await (const namespace of this.scopedNamespaces(query.prefix ?? '', scopes, start?.namespace)) {
       const namePrefix = query.prefix?.startsWith(`${namespace}/`)
         ? query.prefix.slice(namespace.length + 1)
         : '';
@@ -162,6 +161,37 @@ export class Queries {
       }
     }
     return { items };
+  }
+
+  /**
+   * The namespaces of `namespaces(prefix, from)` that the scopes cover, in order: for each scope that meets
+   * the prefix, only the namespaces under the narrower of the two are read, and the streams are merged.
+   */
+  private async *scopedNamespaces(
+    prefix: string,
+    scopes: readonly string[],
+    from: string | undefined,
+  ): AsyncGenerator<string> {
+    const narrowed = new Set<string>();
+    for (const scope of scopes.length === 0 ? [prefix] : scopes) {
+      if (scopes.length === 0 || scope.startsWith(prefix)) narrowed.add(scope);
+      else if (namespaceCovered([scope], prefix)) narrowed.add(prefix);
+    }
+    const streams = [...narrowed].map((p) => this.namespaces(p, from)[Symbol.asyncIterator]());
+    const heads = await Promise.all(streams.map((s) => s.next()));
+    let last: string | undefined;
+    for (;;) {
+      let at = -1;
+      heads.forEach((head, i) => {
+        if (!head.done && (at === -1 || head.value < (heads[at]!.value as string))) at = i;
+      });
+      if (at === -1) return;
+      const namespace = heads[at]!.value as string;
+      heads[at] = await streams[at]!.next();
+      if (namespace === last || (from !== undefined && namespace < from)) continue;
+      last = namespace;
+      if (namespaceCovered(scopes, namespace)) yield namespace;
+    }
   }
 
   /**

@@ -86,6 +86,7 @@ before(async () => {
   await make('stagingViewer', 'viewer', { environments: ['staging'] });
   await make('authViewer', 'viewer', { namespaces: ['auth'] });
   await make('viewer', 'viewer');
+  await make('threeScopes', 'viewer', { namespaces: ['zz', 'aa', 'search/x'] });
   await make('sensitiveViewer', 'viewer', { readSensitive: true });
   await make('unscopedEditor', 'editor');
   app = await buildServer({ store, rateLimits: false });
@@ -303,6 +304,29 @@ describe('list cursors and scope filtering inside the query (item 4)', () => {
       seen.every((key) => key.startsWith('auth/')),
       seen.join(),
     );
+  });
+
+  it('walks several scopes in key order, with a prefix or without', async () => {
+    const walk = async (query: string) => {
+      const keys: string[] = [];
+      let cursor: string | undefined;
+      do {
+        const page = await api(
+          'threeScopes',
+          'GET',
+          `/api/v1/flags?limit=1${query}${cursor === undefined ? '' : `&cursor=${encodeURIComponent(cursor)}`}`,
+        );
+        assert.equal(page.status, 200, page.text);
+        if (page.body.cursor !== undefined) assert.equal(page.body.items.length, 1);
+        keys.push(...page.body.items.map((m: { key: string }) => m.key));
+        cursor = page.body.cursor;
+      } while (cursor !== undefined);
+      return keys;
+    };
+    assert.deepEqual(await walk(''), ['aa/first/one', 'search/x/found', 'zz/last/one']);
+    assert.deepEqual(await walk('&prefix=search/'), ['search/x/found']);
+    assert.deepEqual(await walk('&prefix=search/x/f'), ['search/x/found']);
+    assert.deepEqual(await walk('&prefix=auth/'), []);
   });
 
   it('refuses forged cursors and another reader’s cursor', async () => {
