@@ -3,13 +3,7 @@
  * flag's state per environment with `If-Match`; the lifecycle actions; history.
  */
 import { type EnvironmentState, pauseState, resumeState, splitKey } from '@switchyard/core';
-import {
-  type ChangeContext,
-  enabledAt,
-  type FlagQuery,
-  type FlagStore,
-  type StateRecord,
-} from '@switchyard/store';
+import type { ChangeContext, FlagQuery, FlagStore, StateRecord } from '@switchyard/store';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { authorize, type Principal } from '../governance/access.js';
 import { checkForeignReferences } from '../governance/references.js';
@@ -66,6 +60,12 @@ export async function protectedAmong(store: FlagStore, names: readonly string[])
   return names.filter((name) => environments.find((e) => e.name === name)?.protected === true);
 }
 
+/** Whether a state serves its on-path anywhere now or later: enabled, in a region, or by a scheduled step. */
+const live = (state: EnvironmentState) =>
+  state.enabled ||
+  Object.values(state.regions ?? {}).some((region) => region.enabled === true) ||
+  (state.schedule ?? []).some((step) => step.set.enabled === true);
+
 /**
  * Authorises a change that reaches every environment of a flag at once (archive, restore, delete): a token
  * without an environment scope, and a publisher when the flag is live in a protected environment.
@@ -75,11 +75,10 @@ async function authorizeEveryEnvironment(deps: RouteDeps, principal: Principal, 
   authorize(principal, 'write', { namespace, everyEnvironment: true });
   const view = await deps.store.flags.get(key);
   if (view === undefined) return; // the store answers 404
-  const now = deps.clock();
-  const live = Object.values(view.states)
-    .filter((record) => record.state.enabled || enabledAt(record.state, undefined, now))
+  const liveIn = Object.values(view.states)
+    .filter((record) => live(record.state))
     .map((record) => record.environment);
-  const liveProtected = await protectedAmong(deps.store, live);
+  const liveProtected = await protectedAmong(deps.store, liveIn);
   authorize(principal, 'write', {
     namespace,
     everyEnvironment: true,
