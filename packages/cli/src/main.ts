@@ -107,7 +107,8 @@ program
       : process.env.SWITCHYARD_MASTER_KEY
         ? [process.env.SWITCHYARD_MASTER_KEY]
         : [];
-    const running = await serve({
+    // Signals are handled from the start: one arriving while the server starts closes it once started.
+    const running = serve({
       port: options.port,
       host: options.host,
       data: options.data,
@@ -126,7 +127,8 @@ program
       ...(options.exposuresFile ? { exposuresFile: options.exposuresFile } : {}),
       logLevel: process.env.LOG_LEVEL ?? 'info',
     }).catch((error: unknown) => failedToStart('serve', error));
-    stopOnSignal(() => running.close());
+    stopOnSignal(async () => (await running).close());
+    await running;
   });
 
 program
