@@ -4,7 +4,7 @@
  * value of its own to parse.
  */
 import { parseInstant } from '../conditions/instant.js';
-import { compilePattern, type Pattern } from '../conditions/pattern.js';
+import { compilePattern, type Pattern, patternFinds } from '../conditions/pattern.js';
 import { compareSemver, parseSemver, type SemVer } from '../conditions/semver.js';
 import type { Condition } from '../document/schema.js';
 
@@ -199,7 +199,7 @@ function test(c: CompiledCondition, v: unknown): boolean {
       return typeof v === 'string' && anyString(c.values, v, op);
     case MATCHES:
       if (typeof v !== 'string') return false;
-      for (const r of c.values as readonly Pattern[]) if (r.test(v)) return true;
+      for (const r of c.values as readonly Pattern[]) if (patternFinds(r, v)) return true;
       return false;
     case LT:
     case LTE:

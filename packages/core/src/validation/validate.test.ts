@@ -86,7 +86,7 @@ describe('validateFlag', () => {
     );
   });
 
-  it('accepts regexes the linear-time engine runs, and refuses backreferences, lookaround, bad syntax and long ones', () => {
+  it('accepts regexes the linear-time engine runs, and refuses backreferences, lookaround, bad syntax, long and large ones', () => {
     const rule = (pattern: string) =>
       flag(
         {},
@@ -104,6 +104,10 @@ describe('validateFlag', () => {
     assert.deepEqual(messages(rule('\\\\1')), [], 'an escaped backslash before a digit is no backreference');
     assert.match(messages(rule('a(?=b)'))[0]!, /syntax the linear-time regex engine \(RE2\) does not run/);
     assert.match(messages(rule('(?<=a)b'))[0]!, /syntax the linear-time regex engine \(RE2\) does not run/);
+    assert.match(
+      messages(rule('(.*a){1000}'))[0]!,
+      /regular expression is too large: it compiles to \d+ instructions; the limit is 1000/,
+    );
     assert.match(messages(rule('(unclosed'))[0]!, /does not compile/);
     assert.match(messages(rule('a'.repeat(600)))[0]!, /600 characters long; the limit is 512/);
     assert.deepEqual(messages(rule('^[a-z]+@example\\.com$')), []);

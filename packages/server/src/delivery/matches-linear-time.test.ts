@@ -26,6 +26,9 @@ const CORPUS: readonly { pattern: string; input: string; matches: boolean }[] = 
   { pattern: '(x+x+)+y', input: 'x'.repeat(30), matches: false },
   { pattern: '^(([a-z])+.)+[A-Z]([a-z])+$', input: `${'a'.repeat(30)}!`, matches: false },
   { pattern: '^(\\w+\\s?)*$', input: `${'word '.repeat(6)}!`, matches: false },
+  // Linear is program size × input length: a large program is tested on at most 4096 code units.
+  { pattern: '[ab]*a[ab]{200}!', input: `${'b'.repeat(3894)}a${'b'.repeat(200)}!`, matches: true },
+  { pattern: '[ab]*a[ab]{200}!', input: `${'ab'.repeat(30_000)}!`, matches: false },
 ];
 
 /** A correctness bound for a linear engine on inputs this short, with a wide margin for a loaded machine. */
