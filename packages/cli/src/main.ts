@@ -1,12 +1,14 @@
 #!/usr/bin/env node
 /**
- * `switchyard`: the command. `switchyard serve` runs the control plane; flags-as-code commands (apply,
- * diff, lint, export) come with their issue.
+ * `switchyard`: the command. `switchyard serve` runs the control plane, `switchyard admin-token` mints an
+ * admin token where the data is, `switchyard relay` runs a relay; flags-as-code commands (apply, diff,
+ * lint, export) come with their issue.
  */
 import { readFileSync } from 'node:fs';
 import { startRelay } from '@switchyard/relay';
-import { serve } from '@switchyard/server';
+import { StartupError, serve } from '@switchyard/server';
 import { Command, InvalidArgumentError } from 'commander';
+import { mintLocalAdminToken } from './admin-token.js';
 
 const integer = (what: string, min: number, max: number) => (text: string) => {
   const value = Number(text);
@@ -39,10 +41,10 @@ const httpUrl = (text: string) => {
   return text;
 };
 
-/** Closes what runs on SIGINT or SIGTERM, once, then exits. */
+/** Closes what runs on SIGINT, SIGTERM or SIGHUP (its terminal or parent went away), once, then exits. */
 function stopOnSignal(close: () => Promise<void>): void {
   let stopping = false;
-  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
     process.on(signal, async () => {
       if (stopping) return;
       stopping = true;
@@ -50,6 +52,12 @@ function stopOnSignal(close: () => Promise<void>): void {
       process.exit(0);
     });
   }
+}
+
+/** Ends the command with the one-line message of a StartupError (no stack trace); other errors are bugs. */
+function failedToStart(command: string, error: unknown): never {
+  if (error instanceof StartupError) program.error(`${command}: ${error.message}`);
+  throw error;
 }
 
 const program = new Command('switchyard')
@@ -84,7 +92,8 @@ program
   .addHelpText(
     'after',
     '\nEnvironment: SWITCHYARD_ADMIN_TOKEN (the first admin token), SWITCHYARD_MASTER_KEY or\n' +
-      'SWITCHYARD_MASTER_KEY_FILE (keys for sensitive values; a file holds one a line, the first sealing), LOG_LEVEL.',
+      'SWITCHYARD_MASTER_KEY_FILE (keys for sensitive values; a file holds one a line, the first sealing), LOG_LEVEL.\n' +
+      'Lost the admin token? `switchyard admin-token --data DIR` mints a new one on this machine.',
   )
   .action(async (options) => {
     if ((options.tlsCert === undefined) !== (options.tlsKey === undefined)) {
@@ -98,7 +107,8 @@ program
       : process.env.SWITCHYARD_MASTER_KEY
         ? [process.env.SWITCHYARD_MASTER_KEY]
         : [];
-    const running = await serve({
+    // Signals are handled from the start: one arriving while the server starts closes it once started.
+    const running = serve({
       port: options.port,
       host: options.host,
       data: options.data,
@@ -116,8 +126,29 @@ program
       ...(options.exposuresWebhook ? { exposuresWebhook: options.exposuresWebhook } : {}),
       ...(options.exposuresFile ? { exposuresFile: options.exposuresFile } : {}),
       logLevel: process.env.LOG_LEVEL ?? 'info',
-    });
-    stopOnSignal(() => running.close());
+    }).catch((error: unknown) => failedToStart('serve', error));
+    stopOnSignal(async () => (await running).close());
+    await running;
+  });
+
+program
+  .command('admin-token')
+  .description(
+    'mint a new admin token (unscoped) in the LMDB data directory of a server and print it once; run it on the machine that holds the data (the server may be running)',
+  )
+  .option('--data <dir>', 'LMDB directory of the server', './data')
+  .option('--name <name>', 'a name for the token, shown in the token list and the ledger', 'admin')
+  .action(async (options) => {
+    const name = String(options.name);
+    if (name.length === 0 || name.length > 128) {
+      program.error('--name: a token name is 1 to 128 characters long');
+    }
+    const token = await mintLocalAdminToken(options.data, name).catch((error: unknown) =>
+      failedToStart('admin-token', error),
+    );
+    // The value alone on stdout, so scripts can read it; the words around it on stderr.
+    console.error(`Admin token "${name}" (shown once; keep it safe):`);
+    console.log(token);
   });
 
 program

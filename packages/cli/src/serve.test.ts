@@ -1,12 +1,14 @@
 /**
  * `switchyard serve` as a real process: the first start creates the environments and prints an admin
- * token once; a restart keeps every flag and token and prints none.
+ * token once; a restart keeps every flag and token and prints none. A start that cannot begin fails with
+ * one line and creates nothing; `switchyard admin-token` mints a new admin token where the data is.
  */
 import assert from 'node:assert/strict';
 import { type ChildProcess, execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { get as httpsGet } from 'node:https';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -225,5 +227,108 @@ describe('switchyard serve', () => {
     });
     assert.equal(listed.status, 200);
     await stop(server.child);
+  });
+});
+
+/** Runs `switchyard <args>` to its end (bounded), for commands that finish or fail to start. */
+function runSwitchyard(args: readonly string[], env: Record<string, string> = {}) {
+  return spawnSync(process.execPath, ['--conditions=source', '--import', 'tsx', MAIN, ...args], {
+    encoding: 'utf8',
+    env: { ...process.env, LOG_LEVEL: 'warn', ...env },
+    timeout: 60_000,
+  });
+}
+
+/** Asserts a failed start: exit 1, and stderr one line matching `message`, with no stack trace. */
+function assertOneLineFailure(result: ReturnType<typeof runSwitchyard>, message: RegExp): void {
+  assert.equal(result.status, 1, `exit ${result.status}: ${result.stderr}`);
+  const lines = result.stderr.trim().split('\n');
+  assert.equal(lines.length, 1, `one line expected:\n${result.stderr}`);
+  assert.match(lines[0]!, message);
+}
+
+describe('a start that cannot begin', () => {
+  it('fails with one line on a busy port, creates no admin token, and the next start prints it', async () => {
+    const data = mkdtempSync(join(tmpdir(), 'switchyard-busy-'));
+    const blocker = createServer();
+    await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+    const busy = (blocker.address() as { port: number }).port;
+    try {
+      const failed = runSwitchyard(['serve', '--port', String(busy), '--data', data]);
+      assertOneLineFailure(failed, new RegExp(`^serve: port ${busy} on 127\\.0\\.0\\.1 is already in use`));
+      assert.doesNotMatch(failed.stdout, /Admin token/);
+    } finally {
+      await new Promise((resolve) => blocker.close(resolve));
+    }
+    const started = await startSwitchyard(
+      ['serve', '--port', String(await freePort()), '--data', data],
+      'API docs:',
+    );
+    running.add(started.child);
+    assert.match(started.output(), /Admin token \(shown once; keep it safe\):\s+sy_\S+/);
+    await stop(started.child);
+    rmSync(data, { recursive: true, force: true });
+  });
+
+  it('fails with one line on a malformed SWITCHYARD_ADMIN_TOKEN, without repeating it', () => {
+    const data = mkdtempSync(join(tmpdir(), 'switchyard-badtoken-'));
+    const failed = runSwitchyard(['serve', '--port', '0', '--data', data], {
+      SWITCHYARD_ADMIN_TOKEN: 'not-a-token-s3cret',
+    });
+    assertOneLineFailure(
+      failed,
+      /^serve: the admin token \(SWITCHYARD_ADMIN_TOKEN\) is malformed: a token has the form sy_/,
+    );
+    assert.doesNotMatch(failed.stderr, /s3cret/);
+    rmSync(data, { recursive: true, force: true });
+  });
+
+  it('fails with one line when the data directory cannot be opened', () => {
+    const file = join(dir, 'not-a-directory');
+    writeFileSync(file, 'x');
+    assertOneLineFailure(
+      runSwitchyard(['serve', '--port', '0', '--data', file]),
+      /^serve: cannot open the data directory .*not-a-directory: a file is in the way of the directory$/,
+    );
+    assertOneLineFailure(
+      runSwitchyard(['serve', '--port', '0', '--data', join(file, 'below')]),
+      /^serve: cannot open the data directory .*below: a file is in the way of the directory$/,
+    );
+  });
+});
+
+describe('switchyard admin-token', () => {
+  it('mints a working admin token in the data of a running server and prints it once', async () => {
+    const data = mkdtempSync(join(tmpdir(), 'switchyard-mint-'));
+    const port = await freePort();
+    const server = await startSwitchyard(['serve', '--port', String(port), '--data', data], 'API docs:');
+    running.add(server.child);
+    // The first token is lost; a person on the machine holding the data mints another.
+    const minted = runSwitchyard(['admin-token', '--data', data, '--name', 'rescue']);
+    assert.equal(minted.status, 0, minted.stderr);
+    assert.match(minted.stderr, /Admin token "rescue" \(shown once; keep it safe\)/);
+    const token = minted.stdout.trim();
+    assert.match(token, /^sy_[a-f0-9]{16}_[A-Za-z0-9_-]{43}$/);
+    const listed = await fetch(`http://127.0.0.1:${port}/api/v1/tokens`, {
+      headers: { authorization: `Bearer ${token}` },
+    });
+    assert.equal(listed.status, 200);
+    const names = ((await listed.json()) as { items: { name: string; role: string }[] }).items;
+    assert.ok(names.some((t) => t.name === 'rescue' && t.role === 'admin'));
+    await stop(server.child);
+    rmSync(data, { recursive: true, force: true });
+  });
+
+  it('refuses a directory holding no Switchyard data, with one line, and creates nothing there', () => {
+    const empty = mkdtempSync(join(tmpdir(), 'switchyard-nodata-'));
+    assertOneLineFailure(
+      runSwitchyard(['admin-token', '--data', empty]),
+      /^admin-token: no Switchyard data in .*switchyard-nodata-\S+; give the --data directory/,
+    );
+    assert.deepEqual(readdirSync(empty), []);
+    const missing = join(empty, 'missing');
+    assertOneLineFailure(runSwitchyard(['admin-token', '--data', missing]), /no Switchyard data/);
+    assert.equal(existsSync(missing), false);
+    rmSync(empty, { recursive: true, force: true });
   });
 });

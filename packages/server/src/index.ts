@@ -23,7 +23,8 @@ export {
   SDK_ROLES,
   type SdkRole,
 } from './governance/access.js';
-export { type Bootstrapped, bootstrap } from './governance/bootstrap.js';
+export { adminTokenProblem, type Bootstrapped, bootstrap, mintAdminToken } from './governance/bootstrap.js';
 export { createMetrics, type Metrics } from './metrics.js';
 export { HttpProblem, sendProblem } from './problems.js';
 export { type Running, type ServeOptions, serve } from './serve.js';
+export { dataFailure, StartupError } from './startup-error.js';

@@ -1,6 +1,8 @@
 /**
- * Running the control plane: open the store (LMDB in a directory, or Redis), bootstrap it on first start,
- * and listen. The `switchyard serve` command is a thin layer over this.
+ * Running the control plane: open the store (LMDB in a directory, or Redis), listen, then bootstrap it on
+ * first start. Listening comes first so that a start that cannot bind its port creates no admin token it
+ * cannot show. What a person can fix (busy port, malformed admin token, data directory) fails with a
+ * StartupError. The `switchyard serve` command is a thin layer over this.
  */
 import { mkdirSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -13,9 +15,10 @@ import {
   type StoreAdapter,
 } from '@switchyard/store';
 import { buildServer } from './app.js';
-import { bootstrap } from './governance/bootstrap.js';
+import { adminTokenProblem, bootstrap } from './governance/bootstrap.js';
 import { DEFAULT_RATE_LIMITS, type Limit } from './governance/rate-limits.js';
 import { createMetrics } from './metrics.js';
+import { dataFailure, listenFailure, StartupError } from './startup-error.js';
 
 export interface ServeOptions {
   port: number;
@@ -61,11 +64,19 @@ export async function serve(
   options: ServeOptions,
   print: (line: string) => void = console.log,
 ): Promise<Running> {
+  if (options.adminToken !== undefined) {
+    const problem = adminTokenProblem(options.adminToken);
+    if (problem !== undefined) throw new StartupError(problem);
+  }
   let adapter: StoreAdapter;
   if (options.store === undefined) {
     const dir = resolve(options.data);
-    mkdirSync(dir, { recursive: true });
-    adapter = new LmdbAdapter({ path: dir });
+    try {
+      mkdirSync(dir, { recursive: true });
+      adapter = new LmdbAdapter({ path: dir });
+    } catch (error) {
+      throw dataFailure(dir, error);
+    }
   } else {
     const cluster = options.store.startsWith('redis-cluster://');
     adapter = new RedisAdapter({ url: options.store, waitReplicas: cluster ? options.waitReplicas : 0 });
@@ -77,7 +88,6 @@ export async function serve(
     observe: metrics.observeStore,
     ...(encryptionKeys ? { encryptionKeys } : {}),
   });
-  const first = await bootstrap(store, options.adminToken);
   const actor = limit(options.rateLimitPerToken, DEFAULT_RATE_LIMITS.actor);
   const namespace = limit(options.rateLimitPerNamespace, DEFAULT_RATE_LIMITS.namespace);
   const app = await buildServer({
@@ -97,7 +107,21 @@ export async function serve(
       ...(options.rateLimitEvaluations ? { evaluationsPerSecond: options.rateLimitEvaluations } : {}),
     },
   });
-  const address = await app.listen({ port: options.port, host: options.host });
+  const stop = async () => {
+    await app.close();
+    await store.close();
+  };
+  let address: string;
+  try {
+    address = await app.listen({ port: options.port, host: options.host });
+  } catch (error) {
+    await stop();
+    throw listenFailure(error, options.host, options.port);
+  }
+  const first = await bootstrap(store, options.adminToken).catch(async (error: unknown) => {
+    await stop();
+    throw error;
+  });
 
   const where =
     options.store === undefined ? `LMDB in ${resolve(options.data)}` : options.store.replace(/\/\/.*@/, '//');
@@ -113,9 +137,6 @@ export async function serve(
   print(`API docs: ${address}/docs`);
   return {
     address,
-    async close() {
-      await app.close();
-      await store.close();
-    },
+    close: stop,
   };
 }

@@ -4,6 +4,7 @@
  * value of its own to parse.
  */
 import { parseInstant } from '../conditions/instant.js';
+import { compilePattern, type Pattern, patternFinds } from '../conditions/pattern.js';
 import { compareSemver, parseSemver, type SemVer } from '../conditions/semver.js';
 import type { Condition } from '../document/schema.js';
 
@@ -73,7 +74,7 @@ export class CompiledCondition {
     readonly negate: boolean,
     /**
      * The prepared values: the literal values (membership, text), numbers (numeric and time
-     * operators), RegExps, SemVers, or segment keys.
+     * operators), Patterns (RE2, linear-time), SemVers, or segment keys.
      */
     readonly values: readonly unknown[],
     /** For large membership lists: the values as a Set (SameValueZero keeps types apart). */
@@ -101,7 +102,15 @@ function prepare(op: number, values: readonly unknown[]): readonly unknown[] {
       .map((v) => (typeof v === 'string' ? parseSemver(v) : undefined))
       .filter((v) => v !== undefined);
   }
-  if (op === MATCHES) return values.filter((v) => typeof v === 'string').map((p) => new RegExp(p));
+  if (op === MATCHES) {
+    // A pattern the validator would refuse never matches (the compiler runs on validated documents).
+    const patterns: Pattern[] = [];
+    for (const v of values) {
+      const compiled = typeof v === 'string' ? compilePattern(v).pattern : undefined;
+      if (compiled !== undefined) patterns.push(compiled);
+    }
+    return patterns;
+  }
   if (op === IN_SEGMENT || op === NOT_IN_SEGMENT) return values.map(String);
   return values;
 }
@@ -190,7 +199,7 @@ function test(c: CompiledCondition, v: unknown): boolean {
       return typeof v === 'string' && anyString(c.values, v, op);
     case MATCHES:
       if (typeof v !== 'string') return false;
-      for (const r of c.values as readonly RegExp[]) if (r.test(v)) return true;
+      for (const r of c.values as readonly Pattern[]) if (patternFinds(r, v)) return true;
       return false;
     case LT:
     case LTE:

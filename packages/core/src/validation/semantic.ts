@@ -5,7 +5,7 @@
  */
 import { BUCKETS } from '../bucketing/bucket.js';
 import { parseInstant } from '../conditions/instant.js';
-import { regexProblem } from '../conditions/regex-safety.js';
+import { patternProblem } from '../conditions/pattern.js';
 import { parseSemver } from '../conditions/semver.js';
 import { FLAG_KEY } from '../document/names.js';
 import {
@@ -60,7 +60,7 @@ export function checkCondition(c: Condition, path: Path, issues: IssueList, allo
       }
     }
     if (op === 'matches') {
-      const problem = regexProblem(value as string);
+      const problem = patternProblem(value as string);
       if (problem !== undefined) issues.add(at, problem);
     } else if (NUMBER_OPS.has(op) && (typeof value !== 'number' || !Number.isFinite(value))) {
       issues.add(at, `"${op}" compares numbers; ${JSON.stringify(value)} is ${describeType(value)}`);

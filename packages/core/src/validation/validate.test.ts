@@ -86,17 +86,28 @@ describe('validateFlag', () => {
     );
   });
 
-  it('rejects regexes that risk catastrophic backtracking, use backreferences, do not compile or are too long', () => {
+  it('accepts regexes the linear-time engine runs, and refuses backreferences, lookaround, bad syntax, long and large ones', () => {
     const rule = (pattern: string) =>
       flag(
         {},
         { rules: [{ id: 'r', when: [{ attribute: 'a', op: 'matches', values: [pattern] }], serve: 'on' }] },
       );
+    // Patterns that backtrack exponentially elsewhere are safe on RE2, so they are accepted.
+    for (const pattern of ['(a+)+$', '(a|a)*$', '(a|aa)*$', '^(a|ab)*c$', '(\\w|\\d)*!$']) {
+      assert.deepEqual(messages(rule(pattern)), [], pattern);
+    }
     assert.match(
-      messages(rule('(a+)+$'))[0]!,
-      /when\[0\]\.values\[0\]: regular expression risks catastrophic backtracking/,
+      messages(rule('(a)\\1'))[0]!,
+      /when\[0\]\.values\[0\]: regular expression uses a backreference, which the linear-time regex engine \(RE2\) does not run/,
     );
-    assert.match(messages(rule('(a)\\1'))[0]!, /uses a backreference/);
+    assert.match(messages(rule('(?<n>a)\\k<n>'))[0]!, /uses a backreference/);
+    assert.deepEqual(messages(rule('\\\\1')), [], 'an escaped backslash before a digit is no backreference');
+    assert.match(messages(rule('a(?=b)'))[0]!, /syntax the linear-time regex engine \(RE2\) does not run/);
+    assert.match(messages(rule('(?<=a)b'))[0]!, /syntax the linear-time regex engine \(RE2\) does not run/);
+    assert.match(
+      messages(rule('(.*a){1000}'))[0]!,
+      /regular expression is too large: it compiles to \d+ instructions; the limit is 1000/,
+    );
     assert.match(messages(rule('(unclosed'))[0]!, /does not compile/);
     assert.match(messages(rule('a'.repeat(600)))[0]!, /600 characters long; the limit is 512/);
     assert.deepEqual(messages(rule('^[a-z]+@example\\.com$')), []);
