@@ -187,13 +187,15 @@ export function adminRoutes(app: FastifyInstance, { store }: RouteDeps): void {
         );
       }
       const { value, record } = newToken(body.name, body.role, body);
+      // A retry with the same Idempotency-Key answers the first token and value (kept sealed).
       const saved = await store.tokens.create(
         { ...record, ...(body.expiresAt ? { expiresAt: body.expiresAt } : {}) },
         changeContext(request),
+        value,
       );
-      const { secretHash: _hash, ...visible } = saved;
-      // The only time the token's value is shown.
-      return reply.code(201).send({ ...visible, token: value });
+      const { secretHash: _hash, value: shown, ...visible } = saved;
+      // The only time the token's value is shown (or its retry's).
+      return reply.code(201).send({ ...visible, token: shown ?? value });
     },
   );
 
