@@ -147,6 +147,8 @@ export async function rawConnection(base: string): Promise<{
   const socket = connect(Number(url.port), url.hostname);
   const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
   socket.on('error', () => {});
+  // Flowing, so that the server's closing is seen even when nothing reads what it sent.
+  socket.resume();
   await within(new Promise<void>((resolve) => socket.once('connect', () => resolve())), 5000, 'connecting');
   return {
     socket,
