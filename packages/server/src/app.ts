@@ -117,10 +117,13 @@ function namespaceOf(request: FastifyRequest): string | undefined {
 const noRoute = (request: FastifyRequest) =>
   new HttpProblem(404, 'Not Found', `no route ${request.method} ${request.url}`);
 
-/** The longest query-string value: twice the longest name (a flag key) of names.ts. */
-const MAX_QUERY_VALUE_CHARS = 2 * names.FLAG_KEY.maxLength;
+/**
+ * The longest query-string value of a control-plane route: four times the longest name of names.ts (a
+ * flag key), room for an opaque cursor that carries one, and far below what a store key may hold.
+ */
+const MAX_QUERY_VALUE_CHARS = 4 * names.FLAG_KEY.maxLength;
 
-/** Refuses (400) query values and headers over their limits, before the body is read. */
+/** Refuses (400) a control-plane request's query values and headers over their limits, before its body. */
 function checkRequestLine(request: FastifyRequest): void {
   for (const [name, value] of Object.entries((request.query ?? {}) as Record<string, unknown>)) {
     for (const item of Array.isArray(value) ? value : [value]) {
@@ -212,8 +215,8 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
       const principal = await authenticate(store, request.headers.authorization, clock());
       authorize(principal, actFor(access ?? 'admin'));
       request.principal = principal;
+      checkRequestLine(request);
     }
-    checkRequestLine(request);
   });
   const limiter =
     options.rateLimits === false

@@ -297,7 +297,7 @@ describe('bodies, names and reasons over their limits', () => {
     ]) {
       const answer = await callApi(base, 'GET', path, { token });
       assert.equal(answer.status, 400, `${path.slice(0, 40)}: ${answer.text.slice(0, 200)}`);
-      assert.match(answer.body.detail, /at most 512 characters/);
+      assert.match(answer.body.detail, /at most 1024 characters/);
     }
     for (const path of ['/api/v1/flags/', '/api/v1/segments/']) {
       const answer = await callApi(base, 'GET', `${path}${encodeURIComponent(`${namespace}/c`)}`, { token });
