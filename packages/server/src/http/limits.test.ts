@@ -52,7 +52,11 @@ describe('timeouts', () => {
   let app: FastifyInstance;
   let base: string;
   before(async () => {
-    ({ app, base } = await serverWith({ headersTimeoutMs: 200, requestTimeoutMs: 400 }));
+    ({ app, base } = await serverWith({
+      headersTimeoutMs: 200,
+      requestTimeoutMs: 400,
+      keepAliveTimeoutMs: 200,
+    }));
   });
   after(async () => app.close());
 
@@ -74,6 +78,12 @@ describe('timeouts', () => {
     });
     await within(connection.closed, 10_000, 'the server closing a connection with a trickling body');
     assert.match(answer, /^HTTP\/1\.1 408 /);
+  });
+
+  it('closes a keep-alive connection left idle after its answer', async () => {
+    const connection = await rawConnection(base);
+    assert.match(await connection.get('/healthz'), / 200 /);
+    await within(connection.closed, 10_000, 'the server closing an idle keep-alive connection');
   });
 
   it('refuses limits that are not positive integers', async () => {
