@@ -22,10 +22,11 @@ import { authenticate, authorize, type Principal } from './governance/access.js'
 import { DEFAULT_RATE_LIMITS, RateLimiter, type RateLimitOptions } from './governance/rate-limits.js';
 import { useJsonBodyParser } from './http/json-body.js';
 import {
+  capConnections,
   type HttpLimits,
   httpLimits,
+  limitedServerOptions,
   MAX_IDEMPOTENCY_KEY_CHARS,
-  timeoutCheckIntervalMs,
 } from './http/limits.js';
 import { accessOf, actFor } from './http/route-access.js';
 import { createMetrics, type Metrics } from './metrics.js';
@@ -146,17 +147,8 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   const { store } = options;
   const clock = options.clock ?? Date.now;
   const limits = httpLimits(options.limits);
-  // Node enforces these while a request arrives; a client that stalls gets 408 and its socket closed.
-  const nodeServer = {
-    headersTimeout: limits.headersTimeoutMs,
-    requestTimeout: limits.requestTimeoutMs,
-    connectionsCheckingInterval: timeoutCheckIntervalMs(limits),
-  };
   const app = Fastify({
-    ...(options.tls === undefined ? { http: nodeServer } : { https: { ...options.tls, ...nodeServer } }),
-    requestTimeout: limits.requestTimeoutMs,
-    keepAliveTimeout: limits.keepAliveTimeoutMs,
-    bodyLimit: limits.bodyBytes,
+    ...limitedServerOptions(limits, options.tls),
     // A flag key in a path, every "/" percent-encoded, fits; the route's schema checks the rest.
     routerOptions: { maxParamLength: 3 * names.FLAG_KEY.maxLength },
     // Errors of the router (a malformed or over-long URL) are problems like every other.
@@ -171,7 +163,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   // Response schemas document the API; bodies are serialized as they are (see openapi/responses.ts).
   app.setSerializerCompiler(serializeAsIs);
   addComponents(app);
-  app.server.maxConnections = limits.maxConnections;
+  capConnections(app.server, limits);
   useJsonBodyParser(app, limits.jsonDepth);
 
   // Every route gets its access rule and body limit when it is registered (see http/route-access.ts).

@@ -46,8 +46,32 @@ export function httpLimits(given: Partial<HttpLimits> = {}): HttpLimits {
  * How often Node looks for requests past their header or request timeout: a fraction of the shorter
  * one, so that a timeout is enforced within a quarter of its length (Node's default looks every 30 s).
  */
-export function timeoutCheckIntervalMs(limits: HttpLimits): number {
+function timeoutCheckIntervalMs(limits: HttpLimits): number {
   return Math.max(10, Math.floor(Math.min(limits.headersTimeoutMs, limits.requestTimeoutMs) / 4));
+}
+
+/**
+ * The Fastify options that enforce the limits on an app (HTTPS with `tls`): Node's header and request
+ * timeouts (a client that stalls gets 408 and its socket closed), the keep-alive timeout and the default
+ * body limit. The connection cap is set on the app's server once it exists (`capConnections`).
+ */
+export function limitedServerOptions(limits: HttpLimits, tls?: { key: Buffer; cert: Buffer }) {
+  const node = {
+    headersTimeout: limits.headersTimeoutMs,
+    requestTimeout: limits.requestTimeoutMs,
+    connectionsCheckingInterval: timeoutCheckIntervalMs(limits),
+  };
+  return {
+    ...(tls === undefined ? { http: node } : { https: { ...tls, ...node } }),
+    requestTimeout: limits.requestTimeoutMs,
+    keepAliveTimeout: limits.keepAliveTimeoutMs,
+    bodyLimit: limits.bodyBytes,
+  };
+}
+
+/** Closes connections beyond `limits.maxConnections` as they arrive (Node's `server.maxConnections`). */
+export function capConnections(server: { maxConnections: number }, limits: HttpLimits): void {
+  server.maxConnections = limits.maxConnections;
 }
 
 /** The longest idempotency key a request may send, in characters. */
