@@ -17,6 +17,7 @@ import {
 import { buildServer } from './app.js';
 import { adminTokenProblem, bootstrap } from './governance/bootstrap.js';
 import { DEFAULT_RATE_LIMITS, type Limit } from './governance/rate-limits.js';
+import type { HttpLimits } from './http/limits.js';
 import { createMetrics } from './metrics.js';
 import { dataFailure, listenFailure, StartupError } from './startup-error.js';
 
@@ -47,6 +48,8 @@ export interface ServeOptions {
   /** Append every accepted exposure event to this file, one JSON object a line. */
   exposuresFile?: string;
   logLevel: string;
+  /** Timeouts, connection and body limits; each absent one keeps its default (see http/limits.ts). */
+  limits?: Partial<HttpLimits>;
 }
 
 export interface Running {
@@ -95,6 +98,7 @@ export async function serve(
     metrics,
     rateLimits: { ...(actor ? { actor } : {}), ...(namespace ? { namespace } : {}) },
     logger: { level: options.logLevel },
+    ...(options.limits === undefined ? {} : { limits: options.limits }),
     exposures: {
       ...(options.exposuresWebhook ? { webhook: options.exposuresWebhook } : {}),
       ...(options.exposuresFile ? { file: resolve(options.exposuresFile) } : {}),

@@ -229,13 +229,15 @@ export function adminRoutes(app: FastifyInstance, { store, clock }: RouteDeps): 
       const body = request.body as TokenRequest;
       await checkTokenRequest(store, request.principal!, body, clock());
       const { value, record } = newToken(body.name, body.role, body);
+      // A retry with the same Idempotency-Key answers the first token and value (kept sealed).
       const saved = await store.tokens.create(
         { ...record, ...(body.expiresAt ? { expiresAt: body.expiresAt } : {}) },
         changeContext(request),
+        value,
       );
-      const { secretHash: _hash, ...visible } = saved;
-      // The only time the token's value is shown.
-      return reply.code(201).send({ ...visible, token: value });
+      const { secretHash: _hash, value: shown, ...visible } = saved;
+      // The only time the token's value is shown (or its retry's).
+      return reply.code(201).send({ ...visible, token: shown ?? value });
     },
   );
 

@@ -1,128 +1,61 @@
 /**
  * Keys with a raw "/" in an admin path. A flag or segment key holds "/" (`checkout/payments/x`), and the
- * routes take it as one encoded path segment (`/api/v1/flags/checkout%2Fpayments%2Fx`). A path that writes
- * the key raw is read here as the key plus one of the routes' suffixes and answered by that route, when only
- * one reading names a key (or only one names a flag or segment that exists and the token may read);
- * otherwise it is a 404 that says how to encode the key.
+ * routes take it as one encoded path segment (`/api/v1/flags/checkout%2Fpayments%2Fx`). Before routing, a
+ * path that writes the key raw is rewritten to that form (Fastify's `rewriteUrl`), so the request goes
+ * through the one route, its access rule, rate limit and metrics, exactly once.
+ *
+ * Reading: the key is the shortest prefix that is a valid key and leaves one of the method's route suffixes
+ * (`/environments/staging`, `/archive`, …), else the whole rest. So `a/b/environments/x` is flag `a/b`'s
+ * state in `x`; a key with a segment named like a suffix must be written encoded. A path that fits no
+ * reading is left as it is, and its 404 says how to encode the key.
  */
-import { names, namespaceOf } from '@switchyard/core';
-import type { FlagStore } from '@switchyard/store';
-import type { FastifyInstance, FastifyReply, FastifyRequest, HTTPMethods } from 'fastify';
-import { inNamespaces, type Principal } from '../governance/access.js';
-import { HttpProblem } from '../problems.js';
-import type { RouteDeps } from './flags.js';
+import { names } from '@switchyard/core';
 
 type Kind = 'flags' | 'segments';
 
 /** The suffixes after a key that each kind's routes take, by method. */
-const SUFFIXES: Record<Kind, Partial<Record<HTTPMethods, RegExp[]>>> = {
+const SUFFIXES: Record<Kind, Record<string, readonly RegExp[]>> = {
   flags: {
-    GET: [/^$/, /^\/environments\/[^/]+$/, /^\/environments\/[^/]+\/history$/, /^\/exposures$/],
-    PATCH: [/^$/],
-    DELETE: [/^$/],
+    GET: [/^\/environments\/[^/]+$/, /^\/environments\/[^/]+\/history$/, /^\/exposures$/],
     POST: [/^\/(archive|restore)$/, /^\/environments\/[^/]+\/[^/]+$/],
     PUT: [/^\/environments\/[^/]+$/],
   },
   segments: {
-    GET: [/^$/],
-    DELETE: [/^$/],
     PUT: [/^\/environments\/[^/]+$/],
   },
 };
+/** Methods whose route takes the key with no suffix. */
+const WHOLE: Record<Kind, ReadonlySet<string>> = {
+  flags: new Set(['GET', 'HEAD', 'PATCH', 'DELETE']),
+  segments: new Set(['GET', 'HEAD', 'DELETE']),
+};
 
-/** Request headers the route answering a raw path needs. */
-const FORWARDED = [
-  'authorization',
-  'content-type',
-  'if-match',
-  'idempotency-key',
-  'x-change-reason',
-  'x-request-id',
-  'x-api-key',
-];
-/** Response headers passed back. */
-const RETURNED = ['content-type', 'etag', 'location', 'retry-after', 'www-authenticate'];
+const KEYED = /^\/api\/v1\/(flags|segments)\/([^?]*)(\?.*)?$/;
 
-interface Reading {
-  key: string;
-  suffix: string;
-}
+const isKey = (key: string) => names.FLAG_KEY.regex.test(key);
 
-/** Every way of reading `rest` as a key followed by a suffix the method takes. */
-function readings(kind: Kind, method: HTTPMethods, rest: string): Reading[] {
+/** The URL the routes take for `url`: with a raw key encoded where one reading fits, else `url` itself. */
+export function encodeRawKey(method: string, url: string): string {
+  const match = KEYED.exec(url);
+  if (match === null || !match[2]!.includes('/')) return url;
+  const kind = match[1] as Kind;
+  const rest = match[2]!;
+  const query = match[3] ?? '';
+  const encoded = (key: string, suffix: string) =>
+    `/api/v1/${kind}/${encodeURIComponent(key)}${suffix}${query}`;
   const suffixes = SUFFIXES[kind][method] ?? [];
-  const found: Reading[] = [];
-  for (let slash = rest.indexOf('/'); ; slash = rest.indexOf('/', slash + 1)) {
-    const end = slash === -1 ? rest.length : slash;
-    const key = rest.slice(0, end);
-    const suffix = rest.slice(end);
-    if (names.FLAG_KEY.regex.test(key) && suffixes.some((s) => s.test(suffix))) found.push({ key, suffix });
-    if (slash === -1) break;
+  for (let slash = rest.indexOf('/'); slash !== -1; slash = rest.indexOf('/', slash + 1)) {
+    const key = rest.slice(0, slash);
+    const suffix = rest.slice(slash);
+    if (isKey(key) && suffixes.some((s) => s.test(suffix))) return encoded(key, suffix);
   }
-  return found;
+  return WHOLE[kind].has(method) && isKey(rest) ? encoded(rest, '') : url;
 }
 
-async function readable(store: FlagStore, kind: Kind, principal: Principal | undefined, key: string) {
-  if (principal === undefined || !inNamespaces(principal, namespaceOf(key))) return false;
-  return kind === 'flags'
-    ? (await store.flags.meta(key)) !== undefined
-    : (await store.segments.get(key)) !== undefined;
-}
-
-const hint = (kind: Kind) =>
-  `a ${kind === 'flags' ? 'flag' : 'segment'} key holds "/": encode it as %2F in the path, e.g. /api/v1/${kind}/checkout%2Fpayments%2Fnew-card-form`;
-
-export function rawKeyRoutes(app: FastifyInstance, { store }: RouteDeps): void {
-  for (const kind of ['flags', 'segments'] as const) {
-    const methods = Object.keys(SUFFIXES[kind]) as HTTPMethods[];
-    app.route({
-      method: methods,
-      url: `/api/v1/${kind}/*`,
-      schema: { hide: true },
-      handler: async (request: FastifyRequest, reply: FastifyReply) => {
-        const rest = (request.params as { '*': string })['*'];
-        const method = request.method as HTTPMethods;
-        let candidates = readings(kind, method, rest);
-        if (candidates.length > 1) {
-          const existing: Reading[] = [];
-          for (const c of candidates)
-            if (await readable(store, kind, request.principal, c.key)) existing.push(c);
-          candidates = existing;
-        }
-        const [chosen] = candidates;
-        if (chosen === undefined || candidates.length > 1) {
-          throw new HttpProblem(
-            404,
-            'Not Found',
-            `no route ${method} /api/v1/${kind}/${rest}; ${hint(kind)}`,
-          );
-        }
-        const query = request.url.indexOf('?');
-        const headers: Record<string, string> = {};
-        for (const name of FORWARDED) {
-          const value = request.headers[name];
-          if (typeof value === 'string') headers[name] = value;
-        }
-        const answer = await app.inject({
-          method,
-          url: `/api/v1/${kind}/${encodeURIComponent(chosen.key)}${chosen.suffix}${query === -1 ? '' : request.url.slice(query)}`,
-          headers,
-          ...(request.body === undefined ? {} : { payload: JSON.stringify(request.body) }),
-        });
-        if (answer.statusCode === 404) {
-          // Whatever the route did not find, the key may have been meant otherwise: say how to write it.
-          let detail = 'not found';
-          try {
-            detail = (answer.json() as { detail?: string }).detail ?? detail;
-          } catch {}
-          throw new HttpProblem(404, 'Not Found', `${detail}; ${hint(kind)}`);
-        }
-        for (const name of RETURNED) {
-          const value = answer.headers[name];
-          if (value !== undefined) reply.header(name, value);
-        }
-        return reply.code(answer.statusCode).send(answer.rawPayload);
-      },
-    });
-  }
+/** What a 404 adds for a path under the keyed routes: how to write a key that holds "/". */
+export function rawKeyHint(url: string): string {
+  const match = KEYED.exec(url);
+  if (match === null) return '';
+  const what = match[1] === 'flags' ? 'flag' : 'segment';
+  return `; a ${what} key holds "/": encode it as %2F in the path, e.g. /api/v1/${match[1]}/checkout%2Fpayments%2Fnew-card-form`;
 }
