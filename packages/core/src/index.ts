@@ -40,6 +40,7 @@ export {
   FLAG_LINE,
   flagLine,
   headerLine,
+  isSensitiveFlagLine,
   lineIdentity,
   parseRecordLine,
   type RecordChange,

@@ -5,8 +5,14 @@
  * A connection that resumes first catches up (a patch per namespace with what changed since its
  * position, or a snapshot of the namespace), while the live patches that arrive meanwhile wait in its
  * queue; those its catch-up already covers are dropped, so nothing is missed and nothing goes back.
+ *
+ * Limits: streams per key and in all (429 and 503 beyond, before a stream opens); bytes left unsent per
+ * stream and across all of them (a stream over either is closed: it reconnects and resumes). Keys are
+ * checked again every `keyCheckMs`, once per key however many streams it has open: the streams of a key
+ * that was revoked or expired meanwhile are ended.
  */
 import type { ServerResponse } from 'node:http';
+import { HttpProblem } from '../problems.js';
 import { heartbeatFrame, patchFrame, positionsOf, snapshotFrame } from './frames.js';
 import type { DeliveryHub, HubListener } from './hub.js';
 import type { DeliveryMetrics } from './metrics.js';
@@ -17,6 +23,19 @@ export interface StreamSettings {
   heartbeatMs: number;
   /** A connection whose unsent bytes exceed this is closed (it reconnects and resumes). */
   maxBufferedBytes: number;
+  /** Unsent bytes across all connections beyond which the connection adding to them is closed. */
+  maxTotalBufferedBytes: number;
+  /** Streams one key may have open at once (429 beyond). */
+  maxStreamsPerKey: number;
+  /** Streams open at once in all (503 beyond). */
+  maxStreams: number;
+  /** Milliseconds between checks that the keys of open streams are still valid. */
+  keyCheckMs: number;
+  /**
+   * Checks a key again, past any cache: resolves when it is still valid, rejects with an `HttpProblem`
+   * of status 401 when it was revoked or expired (its streams are ended); other failures change nothing.
+   */
+  checkKey: (credentials: string | undefined) => Promise<unknown>;
   clock: () => number;
   /** How stale the data is (a relay whose upstream is down). */
   health: () => { stale: boolean; staleSeconds: number };
@@ -31,6 +50,12 @@ interface Queued {
 /** Frames waiting for a slow connection beyond which it is closed (it reconnects and resumes). */
 const MAX_PENDING_FRAMES = 10_000;
 
+/** Unsent bytes across connections, shared by all of a `Streams`. */
+interface Backlog {
+  bytes: number;
+  readonly max: number;
+}
+
 class Connection {
   /** Live frames held while the connection catches up; undefined once it is live. */
   queue: Queued[] | undefined = [];
@@ -39,25 +64,59 @@ class Connection {
   /** Frames not yet handed to the socket, in order; each a string or the parts of one. */
   private readonly pending: Iterator<string>[] = [];
   private blocked = false;
+  /**
+   * Bytes of whole frames (strings) queued or pending and not yet handed to the socket. The parts of a
+   * snapshot are made as the socket drains, so they count once handed (in `writableLength`).
+   */
+  private held = 0;
+  private closed = false;
 
   constructor(
     readonly response: ServerResponse,
     private readonly maxBufferedBytes: number,
-  ) {}
+    private readonly backlog: Backlog,
+  ) {
+    response.once('close', () => {
+      this.release(this.held);
+      this.closed = true;
+    });
+  }
+
+  private hold(bytes: number): boolean {
+    this.held += bytes;
+    this.backlog.bytes += bytes;
+    const unsent = this.held + this.response.writableLength;
+    if (unsent > this.maxBufferedBytes || (this.backlog.bytes > this.backlog.max && unsent > 0)) {
+      // Over its limit, or the limit of all while it holds some: it reconnects and resumes.
+      this.response.destroy();
+      return false;
+    }
+    return true;
+  }
+
+  private release(bytes: number): void {
+    if (this.closed) return;
+    this.held -= bytes;
+    this.backlog.bytes -= bytes;
+  }
 
   send(namespace: string, seq: number, frame: string): void {
-    if (this.queue !== undefined) this.queue.push({ namespace, seq, frame });
-    else this.write(frame);
+    if (this.queue === undefined) this.write(frame);
+    else if (!this.response.destroyed && this.hold(frame.length)) this.queue.push({ namespace, seq, frame });
   }
 
   /**
    * Writes a frame after those before it. Parts are handed to the socket while it accepts them and
    * then as it drains, so a large snapshot never sits whole in memory.
    */
-  write(frame: string | Iterable<string>): void {
+  write(frame: string | Iterable<string>, queued = false): void {
     if (this.response.destroyed) return;
-    this.pending.push(typeof frame === 'string' ? [frame][Symbol.iterator]() : frame[Symbol.iterator]());
-    if (this.pending.length > MAX_PENDING_FRAMES || this.response.writableLength > this.maxBufferedBytes) {
+    if (typeof frame === 'string') {
+      // A frame from the queue was counted when it was queued.
+      if (!queued && !this.hold(frame.length)) return;
+      this.pending.push(new CountedFrame(frame));
+    } else this.pending.push(frame[Symbol.iterator]());
+    if (this.pending.length > MAX_PENDING_FRAMES) {
       this.response.destroy();
       return;
     }
@@ -66,11 +125,13 @@ class Connection {
 
   private pump(): void {
     while (this.pending.length > 0 && !this.response.destroyed) {
-      const next = this.pending[0]!.next();
+      const frame = this.pending[0]!;
+      const next = frame.next();
       if (next.done) {
         this.pending.shift();
         continue;
       }
+      if (frame instanceof CountedFrame) this.release(next.value.length);
       if (!this.response.write(next.value)) {
         this.blocked = true;
         this.response.once('drain', () => {
@@ -87,8 +148,28 @@ class Connection {
     const queue = this.queue ?? [];
     this.queue = undefined;
     for (const item of queue) {
-      if (item.seq > (this.reached.get(item.namespace) ?? 0)) this.write(item.frame);
+      if (item.seq > (this.reached.get(item.namespace) ?? 0)) this.write(item.frame, true);
+      else this.release(item.frame.length);
     }
+  }
+}
+
+/** Ends a stream: after what was written, unless the client stopped reading (then at once). */
+function finish(response: ServerResponse): void {
+  if (response.writableNeedDrain) response.destroy();
+  else response.end();
+}
+
+/** A whole frame, handed to the socket at once; its bytes were counted as held. */
+class CountedFrame implements Iterator<string> {
+  private done = false;
+
+  constructor(private readonly frame: string) {}
+
+  next(): IteratorResult<string> {
+    if (this.done) return { done: true, value: undefined };
+    this.done = true;
+    return { done: false, value: this.frame };
   }
 }
 
@@ -99,6 +180,7 @@ class StreamGroup implements HubListener {
   unlisten: () => void = () => {};
 
   constructor(
+    private readonly hub: DeliveryHub,
     readonly environment: string,
     private readonly selectors: readonly string[],
     private readonly mayRead: (namespace: string) => boolean,
@@ -106,8 +188,14 @@ class StreamGroup implements HubListener {
     private readonly metrics: DeliveryMetrics | undefined,
   ) {}
 
+  /** Holds a view, pinned in the hub while the group lives (so that it stays loaded and current). */
+  private hold(view: NamespaceView): void {
+    if (!this.views.has(view.namespace)) this.hub.pin(this.environment, view.namespace);
+    this.views.set(view.namespace, view);
+  }
+
   adopt(views: readonly NamespaceView[]): void {
-    for (const view of views) if (!this.views.has(view.namespace)) this.views.set(view.namespace, view);
+    for (const view of views) if (!this.views.has(view.namespace)) this.hold(view);
   }
 
   held(): NamespaceView[] {
@@ -133,7 +221,7 @@ class StreamGroup implements HubListener {
   }
 
   replaced(view: NamespaceView, reset = false): void {
-    this.views.set(view.namespace, view);
+    this.hold(view);
     if (this.connections.size === 0) return;
     const now = this.settings.clock();
     const id = this.id();
@@ -147,7 +235,7 @@ class StreamGroup implements HubListener {
       // A connection still catching up gets it after its catch-up, in order, like any queued frame.
       if (connection.queue !== undefined) {
         joined ??= [...parts].join('');
-        connection.queue.push({ namespace: view.namespace, seq: Number.POSITIVE_INFINITY, frame: joined });
+        connection.send(view.namespace, Number.POSITIVE_INFINITY, joined);
       } else connection.write(parts);
     }
   }
@@ -169,18 +257,105 @@ class StreamGroup implements HubListener {
   stop(): void {
     clearInterval(this.heartbeat);
     this.unlisten();
-    for (const connection of this.connections) connection.response.end();
+    for (const namespace of this.views.keys()) this.hub.unpin(this.environment, namespace);
+    for (const connection of this.connections) finish(connection.response);
   }
+}
+
+/** The open streams of one key, and the credentials to check it again with. */
+interface KeyStreams {
+  credentials: string | undefined;
+  connections: Set<Connection>;
 }
 
 export class Streams {
   private readonly groups = new Map<string, StreamGroup>();
+  private readonly keys = new Map<string, KeyStreams>();
+  private readonly backlog: Backlog;
+  private open_ = 0;
+  private keyCheck: NodeJS.Timeout | undefined;
+  private checking = false;
 
   constructor(
     private readonly hub: DeliveryHub,
     private readonly settings: StreamSettings,
     private readonly metrics?: DeliveryMetrics,
-  ) {}
+  ) {
+    this.backlog = { bytes: 0, max: settings.maxTotalBufferedBytes };
+  }
+
+  /** Streams open, and unsent bytes held across them. */
+  stats(): { streams: number; keys: number; backlogBytes: number } {
+    return { streams: this.open_, keys: this.keys.size, backlogBytes: this.backlog.bytes };
+  }
+
+  /**
+   * Refuses a new stream of this key when the key (429) or the server (503) has as many open as allowed.
+   * Call it right before `open`, with no await in between, so that no other stream opens meanwhile.
+   */
+  admit(tokenId: string): void {
+    const retryAfter = { 'retry-after': String(Math.max(1, Math.ceil(this.settings.keyCheckMs / 1000))) };
+    if ((this.keys.get(tokenId)?.connections.size ?? 0) >= this.settings.maxStreamsPerKey) {
+      throw new HttpProblem(
+        429,
+        'Too Many Requests',
+        `this key has ${this.settings.maxStreamsPerKey} streams open, as many as one key may; close one, or share one stream per process`,
+        {},
+        retryAfter,
+      );
+    }
+    if (this.open_ >= this.settings.maxStreams) {
+      throw new HttpProblem(
+        503,
+        'Service Unavailable',
+        `this server has ${this.settings.maxStreams} streams open, as many as it serves; retry later or use a relay`,
+        {},
+        retryAfter,
+      );
+    }
+  }
+
+  private track(tokenId: string, credentials: string | undefined, connection: Connection): void {
+    let entry = this.keys.get(tokenId);
+    if (entry === undefined) {
+      entry = { credentials, connections: new Set() };
+      this.keys.set(tokenId, entry);
+    }
+    entry.connections.add(connection);
+    this.open_++;
+    if (this.keyCheck === undefined) {
+      this.keyCheck = setInterval(() => void this.checkKeys(), this.settings.keyCheckMs);
+      this.keyCheck.unref();
+    }
+    connection.response.once('close', () => {
+      this.open_--;
+      entry.connections.delete(connection);
+      if (entry.connections.size === 0 && this.keys.get(tokenId) === entry) this.keys.delete(tokenId);
+      if (this.keys.size === 0) {
+        clearInterval(this.keyCheck);
+        this.keyCheck = undefined;
+      }
+    });
+  }
+
+  /** Checks each key with open streams once, and ends the streams of those no longer valid. */
+  private async checkKeys(): Promise<void> {
+    if (this.checking) return;
+    this.checking = true;
+    try {
+      for (const [tokenId, entry] of [...this.keys]) {
+        try {
+          await this.settings.checkKey(entry.credentials);
+        } catch (error) {
+          if (!(error instanceof HttpProblem) || error.status !== 401) continue;
+          if (this.keys.get(tokenId) === entry) this.keys.delete(tokenId);
+          for (const connection of entry.connections) finish(connection.response);
+        }
+      }
+    } finally {
+      this.checking = false;
+    }
+  }
 
   /**
    * Serves one stream on `response` (headers not yet sent) until the client goes away. `since`: the
@@ -188,6 +363,9 @@ export class Streams {
    */
   async open(options: {
     response: ServerResponse;
+    /** The key's id (streams are counted and checked per key) and the credentials it came with. */
+    tokenId: string;
+    credentials: string | undefined;
     environment: string;
     selectors: readonly string[];
     /** Identifies the principal's scopes, so groups never mix callers who may see different data. */
@@ -201,6 +379,7 @@ export class Streams {
     let group = this.groups.get(groupKey);
     if (group === undefined) {
       const created = new StreamGroup(
+        this.hub,
         environment,
         options.selectors,
         options.mayRead,
@@ -224,7 +403,8 @@ export class Streams {
     response.write('retry: 1000\n\n');
     response.socket?.setNoDelay(true);
 
-    const connection = new Connection(response, this.settings.maxBufferedBytes);
+    const connection = new Connection(response, this.settings.maxBufferedBytes, this.backlog);
+    this.track(options.tokenId, options.credentials, connection);
     group.connections.add(connection);
     this.metrics?.connections.inc({ region: this.metrics.region, kind: 'stream' });
     const thisGroup = group;
@@ -293,6 +473,8 @@ export class Streams {
   }
 
   close(): void {
+    clearInterval(this.keyCheck);
+    this.keyCheck = undefined;
     for (const group of this.groups.values()) group.stop();
     this.groups.clear();
   }

@@ -7,6 +7,7 @@ import {
   FlagEngine,
   type FlagRecord,
   headerLine,
+  isSensitiveFlagLine,
   lineIdentity,
   parseRecordLine,
   recordOf,
@@ -42,6 +43,8 @@ export class NamespaceView {
   private chunks: Buffer[];
   private size = 0;
   private engineCache: ViewEngine | undefined;
+  /** Keys of the flags whose values are sensitive (see `isSensitiveFlagLine`). */
+  private readonly sensitive = new Set<string>();
 
   constructor(
     readonly namespace: string,
@@ -52,6 +55,20 @@ export class NamespaceView {
     this.seq = seq;
     this.chunks = this.distribute(lines, chunkCountFor(lines.length));
     this.size = lines.length;
+    for (const line of lines) this.noteSensitive(line);
+  }
+
+  /** Whether a flag's values are sensitive (only readers allowed them may receive them). */
+  isSensitive(flagKey: string): boolean {
+    return this.sensitive.size > 0 && this.sensitive.has(flagKey);
+  }
+
+  private noteSensitive(line: string): void {
+    if (line.charCodeAt(0) === 0x46) {
+      const key = lineIdentity(line).slice(2);
+      if (isSensitiveFlagLine(line)) this.sensitive.add(key);
+      else this.sensitive.delete(key);
+    } else if (line.startsWith('-F ')) this.sensitive.delete(line.slice(3));
   }
 
   get records(): number {
@@ -95,6 +112,7 @@ export class NamespaceView {
           ? this.splice(this.chunks[index]!, changes)
           : this.rebuild(index, changes);
     }
+    for (const line of lines) this.noteSensitive(line);
     this.seq = seq;
     if (committedAt > 0) this.committedAt = committedAt;
     this.engineCache?.applyLines(lines);
