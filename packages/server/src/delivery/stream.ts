@@ -82,15 +82,19 @@ class Connection {
     });
   }
 
+  /**
+   * Counts a frame's bytes as held, unless the connection is already over its limit (or the limit of all,
+   * while it holds some): then it is closed, and reconnects and resumes. What it held before the frame
+   * is what counts, so a connection that keeps up takes a frame of any size.
+   */
   private hold(bytes: number): boolean {
-    this.held += bytes;
-    this.backlog.bytes += bytes;
     const unsent = this.held + this.response.writableLength;
-    if (unsent > this.maxBufferedBytes || (this.backlog.bytes > this.backlog.max && unsent > 0)) {
-      // Over its limit, or the limit of all while it holds some: it reconnects and resumes.
+    if (unsent > this.maxBufferedBytes || (unsent > 0 && this.backlog.bytes > this.backlog.max)) {
       this.response.destroy();
       return false;
     }
+    this.held += bytes;
+    this.backlog.bytes += bytes;
     return true;
   }
 
