@@ -39,6 +39,18 @@ const httpUrl = (text: string) => {
   return text;
 };
 
+/** Collects a repeated `--cors-origin`: an origin as a browser sends it, `scheme://host[:port]`. */
+const origins = (text: string, previous: string[] = []) => {
+  let origin: string | undefined;
+  try {
+    origin = new URL(text).origin;
+  } catch {}
+  if (origin !== text) {
+    throw new InvalidArgumentError(`"${text}" is not an origin (e.g. https://app.example.com, no path)`);
+  }
+  return [...previous, text];
+};
+
 /** Closes what runs on SIGINT or SIGTERM, once, then exits. */
 function stopOnSignal(close: () => Promise<void>): void {
   let stopping = false;
@@ -79,6 +91,11 @@ program
     perSecond,
   )
   .option('--region <name>', 'the region label of the delivery metrics', 'central')
+  .option(
+    '--cors-origin <origin>',
+    'let browsers on this origin call OFREP, /sdk/v1/* and /events/v1 (repeatable; none by default)',
+    origins,
+  )
   .option('--exposures-webhook <url>', 'POST every accepted batch of exposure events to this URL', httpUrl)
   .option('--exposures-file <path>', 'append every accepted exposure event to this file (JSON Lines)')
   .addHelpText(
@@ -108,6 +125,7 @@ program
       ...(options.rateLimitPerToken === undefined ? {} : { rateLimitPerToken: options.rateLimitPerToken }),
       ...(options.rateLimitEvaluations ? { rateLimitEvaluations: options.rateLimitEvaluations } : {}),
       region: options.region,
+      ...(options.corsOrigin ? { corsOrigins: options.corsOrigin } : {}),
       ...(options.rateLimitPerNamespace === undefined
         ? {}
         : { rateLimitPerNamespace: options.rateLimitPerNamespace }),
