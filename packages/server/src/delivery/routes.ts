@@ -16,6 +16,7 @@ import {
   type DeliveryAct,
   deliveryEnvironment,
   mayRead,
+  mayReadSensitive,
   principalOf,
   scopedSelectors,
 } from './auth.js';
@@ -63,6 +64,10 @@ const WHOAMI = {
     role: { type: 'string', description: 'sdk-server, sdk-client, or a control-plane role' },
     environments: { type: 'array', items: { type: 'string' }, description: 'empty for all' },
     namespaces: { type: 'array', items: { type: 'string' }, description: 'prefixes; empty for all' },
+    readSensitive: {
+      type: 'boolean',
+      description: 'whether it receives sensitive values (sdk-server keys, and tokens given the right)',
+    },
   },
   additionalProperties: false,
 };
@@ -155,6 +160,7 @@ export function deliveryRoutes(app: FastifyInstance, deps: DeliveryDeps): void {
       selectors,
       scopeKey: principal.namespaces.join(','),
       mayRead: (namespace) => mayRead(principal, namespace),
+      withSensitive: mayReadSensitive(principal),
       views,
       since,
     });
@@ -186,8 +192,14 @@ export function deliveryRoutes(app: FastifyInstance, deps: DeliveryDeps): void {
       serializerCompiler: serializeAsIs,
     },
     async (request, reply) => {
-      const { environment, views } = await selectViews(deps, request, request.query as { env?: string });
-      const etag = etagOf(environment, views);
+      const { principal, environment, views } = await selectViews(
+        deps,
+        request,
+        request.query as { env?: string },
+      );
+      const withSensitive = mayReadSensitive(principal);
+      // The same positions hold other bytes for a reader not allowed sensitive values.
+      const etag = etagOf(environment, views, withSensitive ? '' : 'without sensitive');
       reply.header('etag', etag).header('cache-control', 'no-cache');
       if (etagMatches(request.headers['if-none-match'], etag)) return reply.code(304).send();
       // perf: the body is the views' encoded chunks as they are, sent without joining them.
@@ -196,7 +208,7 @@ export function deliveryRoutes(app: FastifyInstance, deps: DeliveryDeps): void {
       ];
       let length = parts[0]!.length;
       for (const view of views) {
-        for (const chunk of view.body()) {
+        for (const chunk of view.body(withSensitive)) {
           if (chunk.length === 0) continue;
           parts.push(chunk);
           length += chunk.length;
@@ -303,6 +315,7 @@ export function deliveryRoutes(app: FastifyInstance, deps: DeliveryDeps): void {
         role: principal.role,
         environments: principal.environments,
         namespaces: principal.namespaces,
+        readSensitive: mayReadSensitive(principal),
       };
     },
   );

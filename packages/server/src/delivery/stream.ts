@@ -17,7 +17,7 @@ import { heartbeatFrame, patchFrame, positionsOf, snapshotFrame } from './frames
 import type { DeliveryHub, HubListener } from './hub.js';
 import type { DeliveryMetrics } from './metrics.js';
 import { encodePositions, type Positions, selectedBy } from './positions.js';
-import type { NamespaceView } from './view.js';
+import { type NamespaceView, withoutSensitive } from './view.js';
 
 export interface StreamSettings {
   heartbeatMs: number;
@@ -188,6 +188,8 @@ class StreamGroup implements HubListener {
     readonly environment: string,
     private readonly selectors: readonly string[],
     private readonly mayRead: (namespace: string) => boolean,
+    /** Whether its callers may receive sensitive values (else those flags are left out). */
+    private readonly withSensitive: boolean,
     private readonly settings: StreamSettings,
     private readonly metrics: DeliveryMetrics | undefined,
   ) {}
@@ -219,7 +221,8 @@ class StreamGroup implements HubListener {
   }
 
   patch(view: NamespaceView, seq: number, committedAt: number, lines: readonly string[]): void {
-    const frame = patchFrame(view.namespace, seq, committedAt, lines, this.id());
+    const shown = this.withSensitive ? lines : withoutSensitive(lines);
+    const frame = patchFrame(view.namespace, seq, committedAt, shown, this.id());
     for (const connection of this.connections) connection.send(view.namespace, seq, frame);
     this.metrics?.patchesSent.inc({ region: this.metrics.region }, this.connections.size);
   }
@@ -231,7 +234,14 @@ class StreamGroup implements HubListener {
     const id = this.id();
     // perf: the frame is encoded once for the whole group; a lone connection takes it part by part as
     // it drains, several share the parts (each reads them with its own iterator).
-    const frame = snapshotFrame(this.environment, [view], now, id, { complete: false, reset });
+    const frame = snapshotFrame(
+      this.environment,
+      [view],
+      now,
+      id,
+      { complete: false, reset },
+      this.withSensitive,
+    );
     const parts: Iterable<string> = this.connections.size === 1 ? frame : [...frame];
     let joined: string | undefined;
     for (const connection of this.connections) {
@@ -375,11 +385,14 @@ export class Streams {
     /** Identifies the principal's scopes, so groups never mix callers who may see different data. */
     scopeKey: string;
     mayRead: (namespace: string) => boolean;
+    /** Whether the caller may receive sensitive values (else those flags are left out). */
+    withSensitive: boolean;
     views: readonly NamespaceView[];
     since: Positions | undefined;
   }): Promise<void> {
     const { response, environment } = options;
-    const groupKey = `${environment}\u0000${options.selectors.join(',')}\u0000${options.scopeKey}`;
+    const { withSensitive } = options;
+    const groupKey = `${environment}\u0000${options.selectors.join(',')}\u0000${options.scopeKey}\u0000${withSensitive}`;
     let group = this.groups.get(groupKey);
     if (group === undefined) {
       const created = new StreamGroup(
@@ -387,6 +400,7 @@ export class Streams {
         environment,
         options.selectors,
         options.mayRead,
+        withSensitive,
         this.settings,
         this.metrics,
       );
@@ -425,7 +439,7 @@ export class Streams {
     const id = () => encodePositions(positionsOf(views));
     if (options.since === undefined) {
       for (const view of views) connection.reached.set(view.namespace, view.seq);
-      connection.write(snapshotFrame(environment, views, now, id(), { complete: true }));
+      connection.write(snapshotFrame(environment, views, now, id(), { complete: true }, withSensitive));
       connection.goLive();
       return;
     }
@@ -456,8 +470,9 @@ export class Streams {
         }
         // Lines as they are now (at least as new as `to`); later patches stay queued.
         const lines = [...changed].map((identity) => view.line(identity) ?? `-${identity}`);
+        const shown = withSensitive ? lines : withoutSensitive(lines);
         connection.reached.set(view.namespace, to);
-        connection.write(patchFrame(view.namespace, to, view.committedAt || now, lines, id()));
+        connection.write(patchFrame(view.namespace, to, view.committedAt || now, shown, id()));
       }
     } catch {
       // The source could not say what changed: a snapshot of the rest is always right.
@@ -471,7 +486,9 @@ export class Streams {
     ] as const) {
       if (group.size === 0) continue;
       for (const view of group) connection.reached.set(view.namespace, view.seq);
-      connection.write(snapshotFrame(environment, [...group], this.settings.clock(), id(), kind));
+      connection.write(
+        snapshotFrame(environment, [...group], this.settings.clock(), id(), kind, withSensitive),
+      );
     }
     connection.goLive();
   }
