@@ -260,10 +260,8 @@ export class DeliveryHub {
   private async reload(namespace: string, reset: boolean): Promise<void> {
     for (const environment of [...(this.environments.get(namespace) ?? [])]) {
       const k = key(environment, namespace);
-      const had = this.pinned.get(k) ?? this.idle.peek(k);
+      // Evicted views are not listed here (eviction drops their environment), so are not loaded again.
       this.forget(k);
-      // An idle view evicted meanwhile is not loaded again until someone asks for it.
-      if (had === undefined && (this.pins.get(k) ?? 0) === 0) continue;
       try {
         const view = await this.load(environment, namespace);
         for (const listener of this.listeners) {

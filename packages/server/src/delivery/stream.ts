@@ -50,6 +50,9 @@ interface Queued {
 /** Frames waiting for a slow connection beyond which it is closed (it reconnects and resumes). */
 const MAX_PENDING_FRAMES = 10_000;
 
+/** What a client refused a stream (too many open) is told to wait before trying again. */
+const RETRY_AFTER_SECONDS = '5';
+
 /** Unsent bytes across connections, shared by all of a `Streams`. */
 interface Backlog {
   bytes: number;
@@ -286,7 +289,7 @@ export class Streams {
   private readonly groups = new Map<string, StreamGroup>();
   private readonly keys = new Map<string, KeyStreams>();
   private readonly backlog: Backlog;
-  private open_ = 0;
+  private streamCount = 0;
   private keyCheck: NodeJS.Timeout | undefined;
   private checking = false;
 
@@ -298,17 +301,12 @@ export class Streams {
     this.backlog = { bytes: 0, max: settings.maxTotalBufferedBytes };
   }
 
-  /** Streams open, and unsent bytes held across them. */
-  stats(): { streams: number; keys: number; backlogBytes: number } {
-    return { streams: this.open_, keys: this.keys.size, backlogBytes: this.backlog.bytes };
-  }
-
   /**
    * Refuses a new stream of this key when the key (429) or the server (503) has as many open as allowed.
    * Call it right before `open`, with no await in between, so that no other stream opens meanwhile.
    */
   admit(tokenId: string): void {
-    const retryAfter = { 'retry-after': String(Math.max(1, Math.ceil(this.settings.keyCheckMs / 1000))) };
+    const retryAfter = { 'retry-after': RETRY_AFTER_SECONDS };
     if ((this.keys.get(tokenId)?.connections.size ?? 0) >= this.settings.maxStreamsPerKey) {
       throw new HttpProblem(
         429,
@@ -318,7 +316,7 @@ export class Streams {
         retryAfter,
       );
     }
-    if (this.open_ >= this.settings.maxStreams) {
+    if (this.streamCount >= this.settings.maxStreams) {
       throw new HttpProblem(
         503,
         'Service Unavailable',
@@ -336,13 +334,13 @@ export class Streams {
       this.keys.set(tokenId, entry);
     }
     entry.connections.add(connection);
-    this.open_++;
+    this.streamCount++;
     if (this.keyCheck === undefined) {
       this.keyCheck = setInterval(() => void this.checkKeys(), this.settings.keyCheckMs);
       this.keyCheck.unref();
     }
     connection.response.once('close', () => {
-      this.open_--;
+      this.streamCount--;
       entry.connections.delete(connection);
       if (entry.connections.size === 0 && this.keys.get(tokenId) === entry) this.keys.delete(tokenId);
       if (this.keys.size === 0) {
