@@ -153,44 +153,59 @@ describe('stream caps', () => {
   });
 });
 
-describe('unsent bytes', () => {
-  it('closes a stream that never reads once its unsent bytes pass the limit, and keeps a reading one', async () => {
-    assert.ok(DELIVERY_LIMITS.maxBufferedBytes <= 8 * 1024 * 1024, 'the default is far below 64 MiB');
-    // 20 JSON variations of ~30 KB: every change of the flag is a patch of ~600 KB.
-    const big = Object.fromEntries(
-      Array.from({ length: 20 }, (_, i) => [`v${i}`, { text: `${i}${'x'.repeat(30_000)}` }]),
-    );
-    const base = await server({ maxBufferedBytes: 256 * 1024 });
-    const created = await callApi(base, 'POST', '/api/v1/flags', {
-      token: admin,
-      body: flag('heavy/big/flag', big),
-    });
-    assert.equal(created.status, 201, created.text);
-    const reader = await openStream(`${base}/sdk/v1/stream?namespaces=heavy`, auth(keys.a!));
-    await reader.nextOf('snapshot');
-    // A client that sends its request and never reads a byte of the answer.
-    const { port } = new URL(base);
-    const socket = connect(Number(port), '127.0.0.1');
-    socket.write(
-      `GET /sdk/v1/stream?namespaces=heavy HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${keys.b}\r\n\r\n`,
-    );
-    try {
-      await until('both streams are open', 5000, async () => (await metric(base, STREAMS)) === 2);
-      const path = '/api/v1/flags/heavy%2Fbig%2Fflag/environments/production';
-      for (let i = 0; (await metric(base, STREAMS)) === 2; i++) {
-        assert.ok(i < 200, 'the stream that never reads is still open after 200 changes (~120 MB)');
-        const action = i % 2 === 0 ? 'disable' : 'enable';
-        assert.equal((await callApi(base, 'POST', `${path}/${action}`, { token: admin })).status, 200);
-      }
-      assert.equal(await metric(base, STREAMS), 1);
-      // The reader is live: it gets the next change.
-      assert.equal((await callApi(base, 'POST', `${path}/enable`, { token: admin })).status, 200);
-      await callApi(base, 'POST', `${path}/disable`, { token: admin });
-      await reader.nextOf('patch', 5000);
-    } finally {
-      socket.destroy();
-      reader.close();
+/**
+ * Opens a stream that reads and one that never reads a byte, then changes a ~600 KB flag until the server
+ * closes the one that does not read (bounded); the reader still gets the next change.
+ */
+async function slowReaderClosed(limits: Partial<DeliveryLimits>, namespace: string): Promise<void> {
+  // 20 JSON variations of ~30 KB: every change of the flag is a patch of ~600 KB.
+  const big = Object.fromEntries(
+    Array.from({ length: 20 }, (_, i) => [`v${i}`, { text: `${i}${'x'.repeat(30_000)}` }]),
+  );
+  const base = await server(limits);
+  const created = await callApi(base, 'POST', '/api/v1/flags', {
+    token: admin,
+    body: flag(`${namespace}/big/flag`, big),
+  });
+  assert.equal(created.status, 201, created.text);
+  const reader = await openStream(`${base}/sdk/v1/stream?namespaces=${namespace}`, auth(keys.a!));
+  await reader.nextOf('snapshot');
+  // A client that sends its request and never reads a byte of the answer.
+  const { port } = new URL(base);
+  const socket = connect(Number(port), '127.0.0.1');
+  socket.write(
+    `GET /sdk/v1/stream?namespaces=${namespace} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${keys.b}\r\n\r\n`,
+  );
+  try {
+    await until('both streams are open', 5000, async () => (await metric(base, STREAMS)) === 2);
+    const path = `/api/v1/flags/${namespace}%2Fbig%2Fflag/environments/production`;
+    for (let i = 0; (await metric(base, STREAMS)) === 2; i++) {
+      assert.ok(i < 200, 'the stream that never reads is still open after 200 changes (~120 MB)');
+      const action = i % 2 === 0 ? 'disable' : 'enable';
+      assert.equal((await callApi(base, 'POST', `${path}/${action}`, { token: admin })).status, 200);
     }
+    assert.equal(await metric(base, STREAMS), 1);
+    // The reader is live: it gets the next change.
+    assert.equal((await callApi(base, 'POST', `${path}/enable`, { token: admin })).status, 200);
+    await callApi(base, 'POST', `${path}/disable`, { token: admin });
+    await reader.nextOf('patch', 5000);
+  } finally {
+    socket.destroy();
+    reader.close();
+  }
+}
+
+describe('unsent bytes', () => {
+  it('closes a stream that never reads once its unsent bytes pass its limit, and keeps a reading one', async () => {
+    assert.ok(DELIVERY_LIMITS.maxBufferedBytes <= 8 * 1024 * 1024, 'the default is far below 64 MiB');
+    await slowReaderClosed({ maxBufferedBytes: 256 * 1024 }, 'heavy');
+  });
+
+  it('closes a stream that never reads once the unsent bytes of all streams pass the limit of all', async () => {
+    await slowReaderClosed(
+      { maxBufferedBytes: 64 * 1024 * 1024, maxTotalBufferedBytes: 256 * 1024 },
+      'weighty',
+    );
   });
 });
 
