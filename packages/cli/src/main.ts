@@ -41,6 +41,18 @@ const httpUrl = (text: string) => {
   return text;
 };
 
+/** Collects a repeated `--cors-origin`: an origin as a browser sends it, `scheme://host[:port]`. */
+const origins = (text: string, previous: string[] = []) => {
+  let origin: string | undefined;
+  try {
+    origin = new URL(text).origin;
+  } catch {}
+  if (origin !== text) {
+    throw new InvalidArgumentError(`"${text}" is not an origin (e.g. https://app.example.com, no path)`);
+  }
+  return [...previous, text];
+};
+
 /** Closes what runs on SIGINT, SIGTERM or SIGHUP (its terminal or parent went away), once, then exits. */
 function stopOnSignal(close: () => Promise<void>): void {
   let stopping = false;
@@ -87,6 +99,11 @@ program
     perSecond,
   )
   .option('--region <name>', 'the region label of the delivery metrics', 'central')
+  .option(
+    '--cors-origin <origin>',
+    'let browsers on this origin call OFREP, /sdk/v1/* and /events/v1 (repeatable; none by default)',
+    origins,
+  )
   .option('--exposures-webhook <url>', 'POST every accepted batch of exposure events to this URL', httpUrl)
   .option('--exposures-file <path>', 'append every accepted exposure event to this file (JSON Lines)')
   .addHelpText(
@@ -118,6 +135,7 @@ program
       ...(options.rateLimitPerToken === undefined ? {} : { rateLimitPerToken: options.rateLimitPerToken }),
       ...(options.rateLimitEvaluations ? { rateLimitEvaluations: options.rateLimitEvaluations } : {}),
       region: options.region,
+      ...(options.corsOrigin ? { corsOrigins: options.corsOrigin } : {}),
       ...(options.rateLimitPerNamespace === undefined
         ? {}
         : { rateLimitPerNamespace: options.rateLimitPerNamespace }),

@@ -50,6 +50,7 @@ export {
   FLAG_LINE,
   flagLine,
   headerLine,
+  isSensitiveFlagLine,
   lineIdentity,
   parseRecordLine,
   type RecordChange,

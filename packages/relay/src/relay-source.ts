@@ -115,6 +115,10 @@ export class RelaySource implements DeliverySource {
     return this.store.namespaces().filter((namespace) => selectedBy(selectors, namespace));
   }
 
+  async hasEnvironment(environment: string): Promise<boolean> {
+    return environment === this.environment;
+  }
+
   async exists(namespace: string): Promise<boolean> {
     return this.store.position(namespace) !== undefined;
   }

@@ -16,7 +16,7 @@ import { flagRoutes } from './api/flags.js';
 import { encodeRawKey, rawKeyHint } from './api/raw-keys.js';
 import { segmentRoutes } from './api/segments.js';
 import { cachedAuthenticator } from './delivery/auth.js';
-import { mountDelivery } from './delivery/mount.js';
+import { type DeliveryLimits, mountDelivery } from './delivery/mount.js';
 import { StoreSource } from './delivery/store-source.js';
 import { type ExposureOptions, exposureRoutes } from './exposures/routes.js';
 import { authenticate, authorize, type Principal } from './governance/access.js';
@@ -69,8 +69,10 @@ export interface DeliveryOptions {
   authCacheMs?: number;
   /** OFREP evaluations per second per key; unlimited when absent. */
   evaluationsPerSecond?: number;
-  /** Bytes a slow stream may leave unsent before it is closed (64 MiB by default). */
-  maxBufferedBytes?: number;
+  /** Limits of streams and views (streams per key and in all, unsent bytes, views kept); see DELIVERY_LIMITS. */
+  limits?: Partial<DeliveryLimits>;
+  /** Origins browsers may call OFREP, /sdk/v1/* and /events/v1 from; none (no CORS headers) by default. */
+  corsOrigins?: string[];
 }
 
 const VERSION = '0.1.0';
@@ -323,9 +325,8 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     clock,
     region: options.delivery?.region ?? 'central',
     heartbeatMs: options.delivery?.heartbeatMs ?? 15_000,
-    ...(options.delivery?.maxBufferedBytes === undefined
-      ? {}
-      : { maxBufferedBytes: options.delivery.maxBufferedBytes }),
+    ...(options.delivery?.limits === undefined ? {} : { limits: options.delivery.limits }),
+    ...(options.delivery?.corsOrigins === undefined ? {} : { corsOrigins: options.delivery.corsOrigins }),
     ...(options.delivery?.evaluationsPerSecond === undefined
       ? {}
       : { evaluationsPerSecond: options.delivery.evaluationsPerSecond }),

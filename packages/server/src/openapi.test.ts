@@ -162,7 +162,11 @@ describe('the OpenAPI document', () => {
     assert.deepEqual(content('/sdk/v1/stream', 'get', '200'), ['text/event-stream']);
     assert.match(doc.paths['/sdk/v1/stream']!.get!.responses['200']!.description, /spec\/protocol\.md/);
     assert.deepEqual(content('/sdk/v1/whoami', 'get', '200'), ['application/json']);
-    assert.deepEqual(content('/ofrep/v1/evaluate/flags/{*}', 'post', '404'), ['application/json']);
+    // An unknown flag is OFREP's body; an unknown environment a problem.
+    assert.deepEqual(content('/ofrep/v1/evaluate/flags/{*}', 'post', '404'), [
+      'application/json',
+      'application/problem+json',
+    ]);
     assert.deepEqual(content('/ofrep/v1/evaluate/flags', 'post', '304'), []);
     assert.deepEqual(content('/events/v1', 'post', '202'), ['application/json']);
     assert.deepEqual(content('/healthz', 'get', '200'), ['application/json']);

@@ -39,6 +39,8 @@ export interface ServeOptions {
   rateLimitEvaluations?: number;
   /** The region label of delivery metrics. */
   region?: string;
+  /** Origins browsers may call OFREP, /sdk/v1/* and /events/v1 from (CORS); none by default. */
+  corsOrigins?: string[];
   /** The first admin token's value; made up and printed once when absent. */
   adminToken?: string;
   /** Keys for sensitive values (64 hex digits or base64 of 32 bytes), the first sealing. */
@@ -108,6 +110,7 @@ export async function serve(
       : {}),
     delivery: {
       ...(options.region ? { region: options.region } : {}),
+      ...(options.corsOrigins?.length ? { corsOrigins: options.corsOrigins } : {}),
       ...(options.rateLimitEvaluations ? { evaluationsPerSecond: options.rateLimitEvaluations } : {}),
     },
   });

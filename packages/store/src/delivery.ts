@@ -39,6 +39,7 @@ export function flagRecord(meta: FlagMeta, state: StateRecord): FlagRecord | und
     type: meta.type,
     variations: meta.variations,
     state: { ...state.state, version: state.version },
+    ...(meta.sensitive ? { sensitive: true as const } : {}),
   };
 }
 

@@ -317,6 +317,8 @@ export interface FlagRecord {
   type: FlagType;
   variations: Record<string, unknown>;
   state: EnvironmentState;
+  /** The flag's variation values are sensitive: only readers allowed them may receive them. */
+  sensitive?: true;
 }
 
 /** A segment's state in one environment, with its key. */

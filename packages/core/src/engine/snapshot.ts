@@ -22,9 +22,19 @@ export const SEGMENT_LINE = 0x53; // 'S'
 export const TAB = 0x09;
 export const NEWLINE = 0x0a;
 
+/** What a flag line's JSON starts with when the flag's values are sensitive (`flagLine` puts it first). */
+const SENSITIVE_MARK = '{"sensitive":true,';
+
 /** One flag's line, without its newline; the server caches these per flag. */
 export function flagLine(record: FlagRecord): string {
-  return `F ${record.key}\t${JSON.stringify({ type: record.type, variations: record.variations, state: record.state })}`;
+  const fields = { type: record.type, variations: record.variations, state: record.state };
+  return `F ${record.key}\t${JSON.stringify(record.sensitive ? { sensitive: true, ...fields } : fields)}`;
+}
+
+/** Whether a flag line (as `flagLine` writes it) marks the flag's values sensitive, without parsing it. */
+export function isSensitiveFlagLine(line: string): boolean {
+  const tab = line.indexOf('\t');
+  return line.charCodeAt(0) === 0x46 && tab !== -1 && line.startsWith(SENSITIVE_MARK, tab + 1);
 }
 
 export function segmentLine(record: SegmentRecord): string {

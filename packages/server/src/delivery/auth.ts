@@ -6,7 +6,7 @@
  * Principals are cached for a few seconds, so that evaluation traffic does not read the token store on
  * every request: a revoked key stops working within `ttlMs`.
  */
-import type { FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest, onRequestHookHandler } from 'fastify';
 import { isSdkRole, type Principal, ROLES } from '../governance/access.js';
 import { badRequest, forbidden } from '../problems.js';
 import { selectedBy } from './positions.js';
@@ -15,10 +15,12 @@ const MAX_CACHED = 10_000;
 
 /**
  * An authenticator that may also answer without waiting: `known` gives the principal it holds for
- * the credentials, if any (so that hot routes skip a promise when they can).
+ * the credentials, if any (so that hot routes skip a promise when they can); `fresh` asks again past any
+ * cache (so that open streams of a revoked or expired key can be closed).
  */
 export type Authenticator = ((authorization: string | undefined) => Promise<Principal>) & {
   known?: (authorization: string | undefined) => Principal | undefined;
+  fresh?: (authorization: string | undefined) => Promise<Principal>;
 };
 
 /** Wraps an authenticator with a short-lived cache of successful answers. */
@@ -43,6 +45,7 @@ export function cachedAuthenticator(inner: Authenticator, clock: () => number, t
     return principal;
   };
   authenticate.known = known;
+  authenticate.fresh = inner.fresh ?? inner;
   return authenticate;
 }
 
@@ -52,6 +55,46 @@ export function credentials(request: FastifyRequest): string | undefined {
   if (header !== undefined) return header;
   const apiKey = request.headers['x-api-key'];
   return typeof apiKey === 'string' ? `Bearer ${apiKey}` : undefined;
+}
+
+const principals = new WeakMap<FastifyRequest, Principal>();
+
+/**
+ * A route's `onRequest` hook: authenticates the request before its body is read (so an unauthenticated
+ * client never makes the server parse one, and a body limit applies only to callers with a key).
+ */
+export function authenticateFirst(authenticate: Authenticator): onRequestHookHandler {
+  return (request: FastifyRequest, _reply: FastifyReply, done: (error?: Error) => void) => {
+    const given = credentials(request);
+    // perf: a key seen in the last seconds is known without waiting on a promise.
+    const known = authenticate.known?.(given);
+    if (known !== undefined) {
+      principals.set(request, known);
+      return done();
+    }
+    authenticate(given).then(
+      (principal) => {
+        principals.set(request, principal);
+        done();
+      },
+      (error: Error) => done(error),
+    );
+  };
+}
+
+/** The principal `authenticateFirst` found for the request. */
+export function principalOf(request: FastifyRequest): Principal {
+  const principal = principals.get(request);
+  if (principal === undefined) throw new Error('a delivery route was mounted without authenticateFirst');
+  return principal;
+}
+
+/**
+ * Whether the principal may receive decrypted sensitive values: `sdk-server` keys (they evaluate
+ * locally) and tokens given the explicit right `readSensitive`. Nobody else.
+ */
+export function mayReadSensitive(principal: Principal): boolean {
+  return principal.role === 'sdk-server' || (principal as { readSensitive?: boolean }).readSensitive === true;
 }
 
 export type DeliveryAct = 'read' | 'evaluate';

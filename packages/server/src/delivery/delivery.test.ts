@@ -256,7 +256,11 @@ describe('the stream', () => {
   it('writes a snapshot far larger than its buffer limit to a slow reader as it drains', async () => {
     const documents = Array.from({ length: 3000 }, (_, i) => flag(`bulk/many/flag-${i}`, i % 2 === 0));
     assert.equal((await api('POST', '/api/v1/apply', { documents, dryRun: false })).status, 200);
-    const tight = await buildServer({ store, rateLimits: false, delivery: { maxBufferedBytes: 64 * 1024 } });
+    const tight = await buildServer({
+      store,
+      rateLimits: false,
+      delivery: { limits: { maxBufferedBytes: 64 * 1024 } },
+    });
     const url = await listenOnLoopback(tight);
     try {
       const response = await fetch(`${url}/sdk/v1/stream?namespaces=bulk`, { headers: auth(keys.server!) });

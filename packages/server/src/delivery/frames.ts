@@ -80,10 +80,11 @@ export function* snapshotFrame(
   now: number,
   id: string,
   kind: SnapshotKind,
+  withSensitive = true,
 ): Generator<string> {
   yield `event: snapshot\n${idLine(id, true)}data: ${snapshotHeader(environment, views, now, kind)}\n`;
   for (const view of views) {
-    for (const chunk of view.body()) {
+    for (const chunk of view.body(withSensitive)) {
       if (chunk.length > 0) yield dataLines(chunk);
     }
   }

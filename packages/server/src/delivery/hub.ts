@@ -5,8 +5,13 @@
  *
  * Ordering: a view applies a patch only when its sequence is beyond the view's, so data never moves
  * back; patches that arrive while a view loads are held and applied after it, from its position on.
+ *
+ * Memory: views a stream holds are pinned (`pin`/`unpin`) and kept; the others (loaded for a snapshot or
+ * an evaluation) are kept least recently used first, at most `maxIdleViews` of them, and loaded again
+ * when asked for after being evicted.
  */
 import { type CompiledFlag, type EngineOptions, type EvaluationScope, splitKey } from '@switchyard/core';
+import { LRUCache } from 'lru-cache';
 import type { DeliverySource, SourcePatch } from './source.js';
 import { NamespaceView, type ViewEngine } from './view.js';
 
@@ -33,11 +38,28 @@ export interface HubObserver {
 
 /** Namespaces loaded at once by one request. */
 const LOAD_CONCURRENCY = 4;
+/** Views no stream holds kept in memory by default. */
+export const DEFAULT_MAX_IDLE_VIEWS = 2000;
+/** Environments remembered as existing (there are a handful; this only bounds the set). */
+const MAX_KNOWN_ENVIRONMENTS = 1000;
+
+export interface HubOptions {
+  clock?: () => number;
+  observer?: HubObserver;
+  /** Views no stream holds kept at most (least recently used evicted first). */
+  maxIdleViews?: number;
+}
 
 const key = (environment: string, namespace: string) => `${environment}\u0000${namespace}`;
 
 export class DeliveryHub {
-  private readonly views = new Map<string, NamespaceView>();
+  /** Views some stream holds: never evicted. */
+  private readonly pinned = new Map<string, NamespaceView>();
+  /** Streams holding each view (by key), for those with any. */
+  private readonly pins = new Map<string, number>();
+  /** Views no stream holds, least recently used evicted first. */
+  private readonly idle: LRUCache<string, NamespaceView>;
+  private readonly knownEnvironments = new Set<string>();
   private readonly loading = new Map<string, { done: Promise<NamespaceView>; held: SourcePatch[] }>();
   /** Environments with a view or a load under way, per namespace. */
   private readonly environments = new Map<string, Set<string>>();
@@ -46,8 +68,15 @@ export class DeliveryHub {
 
   constructor(
     readonly source: DeliverySource,
-    private readonly options: { clock?: () => number; observer?: HubObserver } = {},
+    private readonly options: HubOptions = {},
   ) {
+    this.idle = new LRUCache<string, NamespaceView>({
+      max: options.maxIdleViews ?? DEFAULT_MAX_IDLE_VIEWS,
+      // An evicted view is no longer kept current: patches for its environment are not read any more.
+      dispose: (view, _key, reason) => {
+        if (reason === 'evict') this.environments.get(view.namespace)?.delete(view.environment);
+      },
+    });
     source.start(
       {
         patch: (patch) => this.onPatch(patch),
@@ -62,15 +91,72 @@ export class DeliveryHub {
     return this.options.clock ?? Date.now;
   }
 
+  private held(k: string): NamespaceView | undefined {
+    return this.pinned.get(k) ?? this.idle.get(k);
+  }
+
+  private keep(k: string, view: NamespaceView): void {
+    if ((this.pins.get(k) ?? 0) > 0) this.pinned.set(k, view);
+    else this.idle.set(k, view);
+  }
+
+  private forget(k: string): void {
+    this.pinned.delete(k);
+    this.idle.delete(k);
+  }
+
+  /** A stream holds the view of this namespace: keep it (and keep it current) until `unpin`. */
+  pin(environment: string, namespace: string): void {
+    const k = key(environment, namespace);
+    const count = (this.pins.get(k) ?? 0) + 1;
+    this.pins.set(k, count);
+    if (count === 1) {
+      const view = this.idle.peek(k);
+      if (view !== undefined) {
+        this.idle.delete(k);
+        this.pinned.set(k, view);
+      }
+    }
+  }
+
+  unpin(environment: string, namespace: string): void {
+    const k = key(environment, namespace);
+    const count = (this.pins.get(k) ?? 0) - 1;
+    if (count > 0) {
+      this.pins.set(k, count);
+      return;
+    }
+    this.pins.delete(k);
+    const view = this.pinned.get(k);
+    if (view !== undefined) {
+      this.pinned.delete(k);
+      this.idle.set(k, view);
+    }
+  }
+
+  /**
+   * Whether the environment exists: without a promise when it is known to. Existing environments are
+   * remembered; an unknown name is asked about every time (it may be created meanwhile).
+   */
+  environmentExists(environment: string): boolean | Promise<boolean> {
+    if (this.knownEnvironments.has(environment)) return true;
+    return this.source.hasEnvironment(environment).then((exists) => {
+      if (exists && this.knownEnvironments.size < MAX_KNOWN_ENVIRONMENTS) {
+        this.knownEnvironments.add(environment);
+      }
+      return exists;
+    });
+  }
+
   /** The view if it is loaded, without waiting. */
   loaded(environment: string, namespace: string): NamespaceView | undefined {
-    return this.views.get(key(environment, namespace));
+    return this.held(key(environment, namespace));
   }
 
   /** The view of a namespace in an environment, loading it on first use. */
   view(environment: string, namespace: string): Promise<NamespaceView> {
     const k = key(environment, namespace);
-    const view = this.views.get(k);
+    const view = this.held(k);
     if (view !== undefined) return Promise.resolve(view);
     const pending = this.loading.get(k);
     if (pending !== undefined) return pending.done;
@@ -97,7 +183,7 @@ export class DeliveryHub {
         }
         const view = new NamespaceView(namespace, environment, seq, lines);
         for (const patch of held) this.applyTo(view, patch);
-        this.views.set(k, view);
+        this.keep(k, view);
         return view;
       } catch (error) {
         envs.delete(environment);
@@ -151,7 +237,8 @@ export class DeliveryHub {
         pending.held.push(patch);
         continue;
       }
-      const view = this.views.get(k);
+      // perf: peek, not get: a patch is not a use, and must not keep an idle view from eviction.
+      const view = this.pinned.get(k) ?? this.idle.peek(k);
       if (view !== undefined) this.applyTo(view, patch);
     }
   }
@@ -173,7 +260,8 @@ export class DeliveryHub {
   private async reload(namespace: string, reset: boolean): Promise<void> {
     for (const environment of [...(this.environments.get(namespace) ?? [])]) {
       const k = key(environment, namespace);
-      this.views.delete(k);
+      // Evicted views are not listed here (eviction drops their environment), so are not loaded again.
+      this.forget(k);
       try {
         const view = await this.load(environment, namespace);
         for (const listener of this.listeners) {
@@ -212,8 +300,9 @@ export class DeliveryHub {
   /** Views loaded, and records they hold, for metrics. */
   stats(): { views: number; records: number } {
     let records = 0;
-    for (const view of this.views.values()) records += view.records;
-    return { views: this.views.size, records };
+    for (const view of this.pinned.values()) records += view.records;
+    for (const view of this.idle.values()) records += view.records;
+    return { views: this.pinned.size + this.idle.size, records };
   }
 
   close(): void {

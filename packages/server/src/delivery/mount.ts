@@ -7,7 +7,8 @@ import type { Registry } from 'prom-client';
 import { RateLimiter } from '../governance/rate-limits.js';
 import { addComponents, Problem } from '../openapi/components.js';
 import type { Authenticator } from './auth.js';
-import { DeliveryHub } from './hub.js';
+import { deliveryCors } from './cors.js';
+import { DEFAULT_MAX_IDLE_VIEWS, DeliveryHub } from './hub.js';
 import { createDeliveryMetrics, type DeliveryMetrics } from './metrics.js';
 import { ofrepRoutes } from './ofrep.js';
 import { deliveryRoutes } from './routes.js';
@@ -26,9 +27,37 @@ export interface MountOptions {
   health?: () => { stale: boolean; staleSeconds: number };
   /** OFREP evaluations per second per key (bursts of twice that); none when absent. */
   evaluationsPerSecond?: number;
-  /** Bytes a slow stream may leave unsent before it is closed (64 MiB by default). */
-  maxBufferedBytes?: number;
+  /** Limits of streams and views; each has a default (`DELIVERY_LIMITS`). */
+  limits?: Partial<DeliveryLimits>;
+  /** Origins browsers may call OFREP, the delivery routes and exposures from (none by default: no CORS). */
+  corsOrigins?: readonly string[];
 }
+
+export interface DeliveryLimits {
+  /** Bytes a slow stream may leave unsent before it is closed (it reconnects and resumes). */
+  maxBufferedBytes: number;
+  /** Unsent bytes across all streams beyond which a stream adding to them is closed. */
+  maxTotalBufferedBytes: number;
+  /** Streams one key may have open (429 beyond). */
+  maxStreamsPerKey: number;
+  /** Streams open in all (503 beyond). */
+  maxStreams: number;
+  /** Milliseconds between checks of the keys of open streams (a revoked key's streams end). */
+  keyCheckMs: number;
+  /** Views no stream holds that are kept in memory (least recently used evicted first). */
+  maxIdleViews: number;
+}
+
+export const DELIVERY_LIMITS: DeliveryLimits = {
+  // Well above a snapshot part (a chunk of lines) and many patches; a reader this far behind reconnects.
+  maxBufferedBytes: 8 * 1024 * 1024,
+  maxTotalBufferedBytes: 512 * 1024 * 1024,
+  // SDKs of one service share a key: a process holds one stream, so this is processes per key.
+  maxStreamsPerKey: 2000,
+  maxStreams: 20_000,
+  keyCheckMs: 2000,
+  maxIdleViews: DEFAULT_MAX_IDLE_VIEWS,
+};
 
 export interface MountedDelivery {
   hub: DeliveryHub;
@@ -38,6 +67,7 @@ export interface MountedDelivery {
 
 export function mountDelivery(app: FastifyInstance, options: MountOptions): MountedDelivery {
   const { region, clock } = options;
+  const limits = { ...DELIVERY_LIMITS, ...options.limits };
   let hub: DeliveryHub | undefined;
   const metrics = createDeliveryMetrics(
     options.registry,
@@ -46,6 +76,7 @@ export function mountDelivery(app: FastifyInstance, options: MountOptions): Moun
   );
   hub = new DeliveryHub(options.source, {
     clock,
+    maxIdleViews: limits.maxIdleViews,
     observer: {
       applied: (environment, lagMs) =>
         metrics.lag.observe({ region, environment }, Math.max(0, lagMs) / 1000),
@@ -56,7 +87,12 @@ export function mountDelivery(app: FastifyInstance, options: MountOptions): Moun
     hub,
     {
       heartbeatMs: options.heartbeatMs,
-      maxBufferedBytes: options.maxBufferedBytes ?? 64 * 1024 * 1024,
+      maxBufferedBytes: limits.maxBufferedBytes,
+      maxTotalBufferedBytes: limits.maxTotalBufferedBytes,
+      maxStreamsPerKey: limits.maxStreamsPerKey,
+      maxStreams: limits.maxStreams,
+      keyCheckMs: limits.keyCheckMs,
+      checkKey: options.authenticate.fresh ?? options.authenticate,
       clock,
       health: options.health ?? (() => ({ stale: false, staleSeconds: 0 })),
     },
@@ -76,6 +112,7 @@ export function mountDelivery(app: FastifyInstance, options: MountOptions): Moun
   const deps = { hub, streams, authenticate: options.authenticate, clock, ...(limiter ? { limiter } : {}) };
   // The routes' error responses reference it, on a relay's app as on the server's.
   addComponents(app, [Problem]);
+  deliveryCors(app, options.corsOrigins ?? []);
   deliveryRoutes(app, deps);
   ofrepRoutes(app, deps, metrics);
   return { hub, streams, metrics };

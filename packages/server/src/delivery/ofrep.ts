@@ -8,11 +8,11 @@ import { type EvaluationResult, names, splitKey } from '@switchyard/core';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { empty, json, problem, problems, ref, serializeAsIs } from '../openapi/responses.js';
 import { HttpProblem } from '../problems.js';
-import { credentials, deliveryEnvironment, mayRead } from './auth.js';
+import { authenticateFirst, mayRead, mayReadSensitive, principalOf } from './auth.js';
 import { etagMatches, etagOf } from './frames.js';
 import type { EnvironmentScope } from './hub.js';
 import type { DeliveryMetrics } from './metrics.js';
-import { type DeliveryDeps, viewsFor } from './routes.js';
+import { type DeliveryDeps, existingEnvironment, viewsFor } from './routes.js';
 
 /** Flags a bulk evaluation may cover; select namespaces to stay below. */
 const MAX_BULK_FLAGS = 10_000;
@@ -81,11 +81,11 @@ const BULK_ETAG = {
 };
 
 /** OFREP's own error bodies (application/json), and problem+json for what OFREP leaves to the server. */
-const ofrepFailure = (status: 400 | 404, withKey: boolean, description: string) => ({
+const ofrepFailure = (withKey: boolean, description: string) => ({
   description,
   content: {
     'application/json': { schema: failure(withKey) },
-    ...(status === 400 ? { 'application/problem+json': { schema: ref('Problem') } } : {}),
+    'application/problem+json': { schema: ref('Problem') },
   },
 });
 
@@ -194,6 +194,8 @@ function sendOfrepError(reply: FastifyReply, status: number, body: Record<string
 }
 
 export function ofrepRoutes(app: FastifyInstance, deps: DeliveryDeps, metrics?: DeliveryMetrics): void {
+  // Every OFREP route authenticates before anything else, its body included.
+  const onRequest = authenticateFirst(deps.authenticate);
   // perf: counters bound to their labels once, not hashed per evaluation.
   const counters = new Map<string, { inc(): void }>();
   const count = (outcome: string) => {
@@ -218,9 +220,8 @@ export function ofrepRoutes(app: FastifyInstance, deps: DeliveryDeps, metrics?: 
   const configurationTag = `"${createHash('sha256').update(JSON.stringify(configuration)).digest('base64url').slice(0, 16)}"`;
   app.get(
     '/ofrep/v1/configuration',
-    { logLevel: 'warn', schema: { tags: ['ofrep'], summary: 'OFREP provider configuration' } },
+    { onRequest, logLevel: 'warn', schema: { tags: ['ofrep'], summary: 'OFREP provider configuration' } },
     async (request, reply) => {
-      await deps.authenticate(credentials(request));
       reply.header('etag', configurationTag);
       if (etagMatches(request.headers['if-none-match'], configurationTag)) return reply.code(304).send();
       return reply.type('application/json').send(configuration);
@@ -231,6 +232,7 @@ export function ofrepRoutes(app: FastifyInstance, deps: DeliveryDeps, metrics?: 
     // Flag keys hold "/": OFREP clients send them encoded or not, so the key is the rest of the path.
     '/ofrep/v1/evaluate/flags/*',
     {
+      onRequest,
       bodyLimit: MAX_CONTEXT_BYTES,
       // perf: evaluations are the hottest route; their request lines are not logged (errors still are).
       logLevel: 'warn',
@@ -241,12 +243,17 @@ export function ofrepRoutes(app: FastifyInstance, deps: DeliveryDeps, metrics?: 
         response: {
           200: json(SUCCESS, 'The evaluation'),
           400: ofrepFailure(
-            400,
             true,
             'Bad Request: an invalid context, or an evaluation error (OFREP body); an invalid request (problem)',
           ),
-          403: problem(403, 'Forbidden: the flag, or the environment, is outside the key’s'),
-          404: ofrepFailure(404, true, 'Not Found: no such flag in the environment (OFREP body)'),
+          403: problem(
+            403,
+            'Forbidden: the flag, or the environment, is outside the key’s, or the flag holds sensitive values the key may not receive',
+          ),
+          404: ofrepFailure(
+            true,
+            'Not Found: no such flag in the environment (OFREP body); no such environment (problem)',
+          ),
           413: problem(413, 'Content Too Large: the body is over 64 KiB'),
           429: problem(429, 'Too Many Requests: over the key’s evaluations per second'),
           ...problems(401, 415, 503),
@@ -256,11 +263,11 @@ export function ofrepRoutes(app: FastifyInstance, deps: DeliveryDeps, metrics?: 
     },
     async (request, reply) => {
       const key = (request.params as { '*': string })['*'];
-      const given = credentials(request);
-      // perf: a key seen in the last seconds is known without waiting on a promise.
-      const principal = deps.authenticate.known?.(given) ?? (await deps.authenticate(given));
+      const principal = principalOf(request);
       deps.limiter?.take(principal.tokenId, undefined);
-      const environment = deliveryEnvironment(principal, 'evaluate', (request.query as { env?: string }).env);
+      const known = existingEnvironment(deps, principal, 'evaluate', (request.query as { env?: string }).env);
+      // perf: an environment known to exist is answered without waiting on a promise.
+      const environment = typeof known === 'string' ? known : await known;
       let context: Record<string, unknown>;
       try {
         context = contextOf(request.body);
@@ -277,6 +284,18 @@ export function ofrepRoutes(app: FastifyInstance, deps: DeliveryDeps, metrics?: 
       const evaluated = evaluate(deps, scope, key, namespace, context);
       // perf: the usual case (all it needs in memory) is answered without awaiting a promise.
       const result = evaluated instanceof Promise ? await evaluated : evaluated;
+      if (
+        result !== undefined &&
+        !mayReadSensitive(principal) &&
+        deps.hub.loaded(environment, namespace)?.isSensitive(key) === true
+      ) {
+        count('forbidden');
+        throw new HttpProblem(
+          403,
+          'Forbidden',
+          `flag "${key}" holds sensitive values, which only sdk-server keys and tokens allowed to read them receive`,
+        );
+      }
       if (result === undefined || result.errorCode === 'FLAG_NOT_FOUND') {
         count('not_found');
         return sendOfrepError(reply, 404, {
@@ -298,6 +317,7 @@ export function ofrepRoutes(app: FastifyInstance, deps: DeliveryDeps, metrics?: 
   app.post(
     '/ofrep/v1/evaluate/flags',
     {
+      onRequest,
       bodyLimit: MAX_CONTEXT_BYTES,
       // perf: evaluations are the hottest route; their request lines are not logged (errors still are).
       logLevel: 'warn',
@@ -316,11 +336,11 @@ export function ofrepRoutes(app: FastifyInstance, deps: DeliveryDeps, metrics?: 
           200: json(BULK, 'Every flag of the selection, evaluated (failures in place)', BULK_ETAG),
           304: empty('Not Modified: If-None-Match names the current ETag', BULK_ETAG),
           400: ofrepFailure(
-            400,
             false,
             'Bad Request: an invalid context, or too many flags selected (OFREP body); an invalid request (problem)',
           ),
           403: problem(403, 'Forbidden: an environment or namespace outside the key’s'),
+          404: problem(404, 'Not Found: no such environment'),
           413: problem(413, 'Content Too Large: the body is over 64 KiB'),
           429: problem(429, 'Too Many Requests: over the key’s evaluations per second'),
           ...problems(401, 415, 503),
@@ -330,9 +350,10 @@ export function ofrepRoutes(app: FastifyInstance, deps: DeliveryDeps, metrics?: 
     },
     async (request, reply) => {
       const query = request.query as { env?: string; namespaces?: string };
-      const principal = await deps.authenticate(credentials(request));
+      const principal = principalOf(request);
       deps.limiter?.take(principal.tokenId, undefined);
-      const environment = deliveryEnvironment(principal, 'evaluate', query.env);
+      const environment = await existingEnvironment(deps, principal, 'evaluate', query.env);
+      const sensitiveToo = mayReadSensitive(principal);
       let context: Record<string, unknown>;
       try {
         context = contextOf(request.body);
@@ -362,7 +383,10 @@ export function ofrepRoutes(app: FastifyInstance, deps: DeliveryDeps, metrics?: 
           engine = scope.loadedEngine(view.namespace);
           if (engine === undefined) continue;
         }
+        const current = deps.hub.loaded(environment, view.namespace) ?? view;
         for (const key of [...engine.flagKeys()].sort()) {
+          // Flags with sensitive values are left out for those who may not read them.
+          if (!sensitiveToo && current.isSensitive(key)) continue;
           const evaluated = evaluate(deps, scope, key, view.namespace, context);
           // perf: up to 10,000 flags, each awaited only when it needs a namespace loaded.
           const result = evaluated instanceof Promise ? await evaluated : evaluated;

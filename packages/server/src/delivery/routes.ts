@@ -8,7 +8,18 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Principal } from '../governance/access.js';
 import type { RateLimiter } from '../governance/rate-limits.js';
 import { empty, json, media, problem, problems, serializeAsIs } from '../openapi/responses.js';
-import { type Authenticator, credentials, deliveryEnvironment, mayRead, scopedSelectors } from './auth.js';
+import { HttpProblem } from '../problems.js';
+import {
+  type Authenticator,
+  authenticateFirst,
+  credentials,
+  type DeliveryAct,
+  deliveryEnvironment,
+  mayRead,
+  mayReadSensitive,
+  principalOf,
+  scopedSelectors,
+} from './auth.js';
 import { etagMatches, etagOf, snapshotHeader } from './frames.js';
 import type { DeliveryHub } from './hub.js';
 import { decodePositions, parseSelectors } from './positions.js';
@@ -53,6 +64,10 @@ const WHOAMI = {
     role: { type: 'string', description: 'sdk-server, sdk-client, or a control-plane role' },
     environments: { type: 'array', items: { type: 'string' }, description: 'empty for all' },
     namespaces: { type: 'array', items: { type: 'string' }, description: 'prefixes; empty for all' },
+    readSensitive: {
+      type: 'boolean',
+      description: 'whether it receives sensitive values (sdk-server keys, and tokens given the right)',
+    },
   },
   additionalProperties: false,
 };
@@ -74,14 +89,38 @@ export async function viewsFor(
   return { selectors, views };
 }
 
+function unknownEnvironment(environment: string): HttpProblem {
+  return new HttpProblem(404, 'Not Found', `environment "${environment}" does not exist`);
+}
+
+/**
+ * The environment the principal reads or evaluates (see `deliveryEnvironment`), which must exist:
+ * 404 otherwise, never an empty answer. Without a promise when the environment is known to exist.
+ */
+export function existingEnvironment(
+  deps: DeliveryDeps,
+  principal: Principal,
+  act: DeliveryAct,
+  requested: string | undefined,
+): string | Promise<string> {
+  const environment = deliveryEnvironment(principal, act, requested);
+  const exists = deps.hub.environmentExists(environment);
+  if (exists === true) return environment;
+  if (exists === false) throw unknownEnvironment(environment);
+  return exists.then((found) => {
+    if (!found) throw unknownEnvironment(environment);
+    return environment;
+  });
+}
+
 /** The principal, environment and loaded views a delivery request is about. */
 async function selectViews(
   deps: DeliveryDeps,
   request: FastifyRequest,
   query: { env?: string; namespaces?: string },
 ): Promise<{ principal: Principal; environment: string; selectors: string[]; views: NamespaceView[] }> {
-  const principal = await deps.authenticate(credentials(request));
-  const environment = deliveryEnvironment(principal, 'read', query.env);
+  const principal = principalOf(request);
+  const environment = await existingEnvironment(deps, principal, 'read', query.env);
   return { principal, environment, ...(await viewsFor(deps, principal, environment, query.namespaces)) };
 }
 
@@ -92,6 +131,9 @@ interface StreamRequest {
 }
 
 export function deliveryRoutes(app: FastifyInstance, deps: DeliveryDeps): void {
+  // Every delivery route authenticates before anything else, its body included.
+  const onRequest = authenticateFirst(deps.authenticate);
+
   /** Serves a stream: from `since` (or Last-Event-ID), or opening with a snapshot. */
   const openStream = async (
     request: FastifyRequest,
@@ -107,13 +149,18 @@ export function deliveryRoutes(app: FastifyInstance, deps: DeliveryDeps): void {
         : typeof lastEventId === 'string'
           ? decodePositions(lastEventId, 'Last-Event-ID')
           : undefined;
+    // No await between admitting the stream and opening it: the caps hold.
+    deps.streams.admit(principal.tokenId);
     reply.hijack();
     await deps.streams.open({
       response: reply.raw,
+      tokenId: principal.tokenId,
+      credentials: credentials(request),
       environment,
       selectors,
       scopeKey: principal.namespaces.join(','),
       mayRead: (namespace) => mayRead(principal, namespace),
+      withSensitive: mayReadSensitive(principal),
       views,
       since,
     });
@@ -122,6 +169,7 @@ export function deliveryRoutes(app: FastifyInstance, deps: DeliveryDeps): void {
   app.get(
     '/sdk/v1/snapshot',
     {
+      onRequest,
       logLevel: 'warn',
       schema: {
         tags: ['delivery'],
@@ -137,14 +185,21 @@ export function deliveryRoutes(app: FastifyInstance, deps: DeliveryDeps): void {
           304: empty('Not Modified: If-None-Match names the current ETag', SNAPSHOT_ETAG),
           400: problem(400, 'Bad Request: an invalid query, or no `env` for a token of several environments'),
           403: problem(403, 'Forbidden: an sdk-client key, or an environment or namespace outside the key’s'),
+          404: problem(404, 'Not Found: no such environment'),
           ...problems(401, 503),
         },
       },
       serializerCompiler: serializeAsIs,
     },
     async (request, reply) => {
-      const { environment, views } = await selectViews(deps, request, request.query as { env?: string });
-      const etag = etagOf(environment, views);
+      const { principal, environment, views } = await selectViews(
+        deps,
+        request,
+        request.query as { env?: string },
+      );
+      const withSensitive = mayReadSensitive(principal);
+      // The same positions hold other bytes for a reader not allowed sensitive values.
+      const etag = etagOf(environment, views, withSensitive ? '' : 'without sensitive');
       reply.header('etag', etag).header('cache-control', 'no-cache');
       if (etagMatches(request.headers['if-none-match'], etag)) return reply.code(304).send();
       // perf: the body is the views' encoded chunks as they are, sent without joining them.
@@ -153,7 +208,7 @@ export function deliveryRoutes(app: FastifyInstance, deps: DeliveryDeps): void {
       ];
       let length = parts[0]!.length;
       for (const view of views) {
-        for (const chunk of view.body()) {
+        for (const chunk of view.body(withSensitive)) {
           if (chunk.length === 0) continue;
           parts.push(chunk);
           length += chunk.length;
@@ -169,6 +224,7 @@ export function deliveryRoutes(app: FastifyInstance, deps: DeliveryDeps): void {
   app.get(
     '/sdk/v1/stream',
     {
+      onRequest,
       schema: {
         tags: ['delivery'],
         summary: 'Server-Sent Events: a snapshot or a resume, then ordered patches and heartbeats',
@@ -188,7 +244,13 @@ export function deliveryRoutes(app: FastifyInstance, deps: DeliveryDeps): void {
           ),
           400: problem(400, 'Bad Request: an invalid query, or a malformed `since` or Last-Event-ID'),
           403: problem(403, 'Forbidden: an sdk-client key, or an environment or namespace outside the key’s'),
-          ...problems(401, 503),
+          404: problem(404, 'Not Found: no such environment'),
+          429: problem(429, 'Too Many Requests: the key has as many streams open as one key may'),
+          503: problem(
+            503,
+            'Service Unavailable: the server has as many streams open as it serves, or the store cannot be reached',
+          ),
+          401: problem(401),
         },
       },
       serializerCompiler: serializeAsIs,
@@ -200,6 +262,8 @@ export function deliveryRoutes(app: FastifyInstance, deps: DeliveryDeps): void {
   app.post(
     '/sdk/v1/stream',
     {
+      onRequest,
+      // Applies once the key is known (onRequest runs before the body is read).
       bodyLimit: 4 * 1024 * 1024,
       schema: {
         tags: ['delivery'],
@@ -216,6 +280,15 @@ export function deliveryRoutes(app: FastifyInstance, deps: DeliveryDeps): void {
           },
           additionalProperties: false,
         },
+        response: {
+          400: problem(400, 'Bad Request: an invalid body, or a malformed `since` or Last-Event-ID'),
+          403: problem(403, 'Forbidden: an sdk-client key, or an environment or namespace outside the key’s'),
+          404: problem(404, 'Not Found: no such environment'),
+          413: problem(413, 'Content Too Large: the body is over 4 MiB'),
+          429: problem(429, 'Too Many Requests: the key has as many streams open as one key may'),
+          503: problem(503, 'Service Unavailable: the server has as many streams open as it serves'),
+          ...problems(401),
+        },
       },
       serializerCompiler: serializeAsIs,
     },
@@ -225,6 +298,7 @@ export function deliveryRoutes(app: FastifyInstance, deps: DeliveryDeps): void {
   app.get(
     '/sdk/v1/whoami',
     {
+      onRequest,
       logLevel: 'warn',
       schema: {
         tags: ['delivery'],
@@ -234,13 +308,14 @@ export function deliveryRoutes(app: FastifyInstance, deps: DeliveryDeps): void {
       serializerCompiler: serializeAsIs,
     },
     async (request) => {
-      const principal = await deps.authenticate(credentials(request));
+      const principal = principalOf(request);
       return {
         id: principal.tokenId,
         name: principal.name,
         role: principal.role,
         environments: principal.environments,
         namespaces: principal.namespaces,
+        readSensitive: mayReadSensitive(principal),
       };
     },
   );

@@ -30,6 +30,11 @@ export interface SourceEvents {
 export interface DeliverySource {
   /** Namespaces that hold data, selected by namespace or prefix (every namespace when empty). */
   namespaces(selectors: readonly string[]): Promise<string[]>;
+  /**
+   * Whether an environment exists (the store's environments; a relay's own). Delivery answers 404 for
+   * any other, never an empty snapshot.
+   */
+  hasEnvironment(environment: string): Promise<boolean>;
   /** Whether a namespace holds data. */
   exists(namespace: string): Promise<boolean>;
   /** Where a namespace's ledger stands now. */

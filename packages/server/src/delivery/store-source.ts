@@ -118,6 +118,11 @@ export class StoreSource implements DeliverySource {
     return [...out].sort();
   }
 
+  async hasEnvironment(environment: string): Promise<boolean> {
+    // Cached by the store for a few seconds and cleared when environments change.
+    return (await this.store.flags.environments()).some((e) => e.name === environment);
+  }
+
   async exists(namespace: string): Promise<boolean> {
     if (namespace === SYSTEM_NAMESPACE) return false;
     return (await this.store.adapter.ledgerHead(namespace)).seq > 0;

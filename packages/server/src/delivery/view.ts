@@ -7,6 +7,7 @@ import {
   FlagEngine,
   type FlagRecord,
   headerLine,
+  isSensitiveFlagLine,
   lineIdentity,
   parseRecordLine,
   recordOf,
@@ -42,6 +43,8 @@ export class NamespaceView {
   private chunks: Buffer[];
   private size = 0;
   private engineCache: ViewEngine | undefined;
+  /** Keys of the flags whose values are sensitive (see `isSensitiveFlagLine`). */
+  private readonly sensitive = new Set<string>();
 
   constructor(
     readonly namespace: string,
@@ -52,6 +55,20 @@ export class NamespaceView {
     this.seq = seq;
     this.chunks = this.distribute(lines, chunkCountFor(lines.length));
     this.size = lines.length;
+    for (const line of lines) this.noteSensitive(line);
+  }
+
+  /** Whether a flag's values are sensitive (only readers allowed them may receive them). */
+  isSensitive(flagKey: string): boolean {
+    return this.sensitive.size > 0 && this.sensitive.has(flagKey);
+  }
+
+  private noteSensitive(line: string): void {
+    if (line.charCodeAt(0) === 0x46) {
+      const key = lineIdentity(line).slice(2);
+      if (isSensitiveFlagLine(line)) this.sensitive.add(key);
+      else this.sensitive.delete(key);
+    } else if (line.startsWith('-F ')) this.sensitive.delete(line.slice(3));
   }
 
   get records(): number {
@@ -64,9 +81,21 @@ export class NamespaceView {
     return parts.map((p) => Buffer.from(p.length === 0 ? '' : `${p.join('\n')}\n`, 'utf8'));
   }
 
-  /** The encoded lines, each ending in `\n`, in no particular order. */
-  body(): readonly Buffer[] {
-    return this.chunks;
+  /**
+   * The encoded lines, each ending in `\n`, in no particular order; without the lines of flags whose
+   * values are sensitive unless `withSensitive` (for readers not allowed them).
+   */
+  body(withSensitive = true): readonly Buffer[] {
+    if (withSensitive || this.sensitive.size === 0) return this.chunks;
+    return this.chunks.map((chunk) => {
+      const text = chunk.toString('utf8');
+      if (text.length === 0) return chunk;
+      const kept = text
+        .slice(0, -1)
+        .split('\n')
+        .filter((line) => !isSensitiveFlagLine(line));
+      return Buffer.from(kept.length === 0 ? '' : `${kept.join('\n')}\n`, 'utf8');
+    });
   }
 
   /** The current line of a record, or undefined when the view does not hold it. */
@@ -95,6 +124,7 @@ export class NamespaceView {
           ? this.splice(this.chunks[index]!, changes)
           : this.rebuild(index, changes);
     }
+    for (const line of lines) this.noteSensitive(line);
     this.seq = seq;
     if (committedAt > 0) this.committedAt = committedAt;
     this.engineCache?.applyLines(lines);
@@ -155,6 +185,15 @@ export class NamespaceView {
 }
 
 const EMPTY = Buffer.alloc(0);
+
+/**
+ * Record lines as a reader not allowed sensitive values gets them: a flag whose values are sensitive is
+ * a removal (`-F key`), so that a copy made before it became sensitive is dropped too.
+ */
+export function withoutSensitive(lines: readonly string[]): readonly string[] {
+  if (!lines.some(isSensitiveFlagLine)) return lines;
+  return lines.map((line) => (isSensitiveFlagLine(line) ? `-${lineIdentity(line)}` : line));
+}
 
 /** The [start, end) of the line of `identity` in `chunk`, end including its newline. */
 function findLine(chunk: Buffer, identity: Identity): [number, number] | undefined {
