@@ -89,14 +89,6 @@ export function principalOf(request: FastifyRequest): Principal {
   return principal;
 }
 
-/**
- * Whether the principal may receive decrypted sensitive values: `sdk-server` keys (they evaluate
- * locally) and tokens given the explicit right `readSensitive`. Nobody else.
- */
-export function mayReadSensitive(principal: Principal): boolean {
-  return principal.role === 'sdk-server' || (principal as { readSensitive?: boolean }).readSensitive === true;
-}
-
 export type DeliveryAct = 'read' | 'evaluate';
 
 /**

@@ -6,9 +6,10 @@
 import { createHash } from 'node:crypto';
 import { type EvaluationResult, names, splitKey } from '@switchyard/core';
 import type { FastifyInstance, FastifyReply } from 'fastify';
+import { readsSensitive } from '../governance/access.js';
 import { empty, json, problem, problems, ref, serializeAsIs } from '../openapi/responses.js';
 import { HttpProblem } from '../problems.js';
-import { authenticateFirst, mayRead, mayReadSensitive, principalOf } from './auth.js';
+import { authenticateFirst, mayRead, principalOf } from './auth.js';
 import { etagMatches, etagOf } from './frames.js';
 import type { EnvironmentScope } from './hub.js';
 import type { DeliveryMetrics } from './metrics.js';
@@ -286,7 +287,7 @@ export function ofrepRoutes(app: FastifyInstance, deps: DeliveryDeps, metrics?: 
       const result = evaluated instanceof Promise ? await evaluated : evaluated;
       if (
         result !== undefined &&
-        !mayReadSensitive(principal) &&
+        !readsSensitive(principal) &&
         deps.hub.loaded(environment, namespace)?.isSensitive(key) === true
       ) {
         count('forbidden');
@@ -353,7 +354,7 @@ export function ofrepRoutes(app: FastifyInstance, deps: DeliveryDeps, metrics?: 
       const principal = principalOf(request);
       deps.limiter?.take(principal.tokenId, undefined);
       const environment = await existingEnvironment(deps, principal, 'evaluate', query.env);
-      const sensitiveToo = mayReadSensitive(principal);
+      const sensitiveToo = readsSensitive(principal);
       let context: Record<string, unknown>;
       try {
         context = contextOf(request.body);

@@ -5,7 +5,7 @@
 import { Readable } from 'node:stream';
 import { names } from '@switchyard/core';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { Principal } from '../governance/access.js';
+import { type Principal, readsSensitive } from '../governance/access.js';
 import type { RateLimiter } from '../governance/rate-limits.js';
 import { empty, json, media, problem, problems, serializeAsIs } from '../openapi/responses.js';
 import { HttpProblem } from '../problems.js';
@@ -16,7 +16,6 @@ import {
   type DeliveryAct,
   deliveryEnvironment,
   mayRead,
-  mayReadSensitive,
   principalOf,
   scopedSelectors,
 } from './auth.js';
@@ -160,7 +159,7 @@ export function deliveryRoutes(app: FastifyInstance, deps: DeliveryDeps): void {
       selectors,
       scopeKey: principal.namespaces.join(','),
       mayRead: (namespace) => mayRead(principal, namespace),
-      withSensitive: mayReadSensitive(principal),
+      withSensitive: readsSensitive(principal),
       views,
       since,
     });
@@ -197,7 +196,7 @@ export function deliveryRoutes(app: FastifyInstance, deps: DeliveryDeps): void {
         request,
         request.query as { env?: string },
       );
-      const withSensitive = mayReadSensitive(principal);
+      const withSensitive = readsSensitive(principal);
       // The same positions hold other bytes for a reader not allowed sensitive values.
       const etag = etagOf(environment, views, withSensitive ? '' : 'without sensitive');
       reply.header('etag', etag).header('cache-control', 'no-cache');
@@ -315,7 +314,7 @@ export function deliveryRoutes(app: FastifyInstance, deps: DeliveryDeps): void {
         role: principal.role,
         environments: principal.environments,
         namespaces: principal.namespaces,
-        readSensitive: mayReadSensitive(principal),
+        readSensitive: readsSensitive(principal),
       };
     },
   );

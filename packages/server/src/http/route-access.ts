@@ -36,6 +36,8 @@ function controlPlane(method: string, url: string): MinimumRole {
 /** The access rule of a route, or `undefined` when none applies (the caller refuses to register it). */
 export function accessOf(method: string, url: string): Access | undefined {
   if (PUBLIC.has(url) || url === '/docs' || url.startsWith('/docs/')) return 'public';
+  // The CORS plugin's catch-all preflight (delivery/cors.ts): it answers headers only, never data.
+  if (method === 'OPTIONS' && url === '*') return 'public';
   if (url.startsWith('/api/')) return controlPlane(method, url);
   if (url.startsWith('/sdk/') || url.startsWith('/ofrep/') || url === '/events/v1') return 'delivery';
   return undefined;
