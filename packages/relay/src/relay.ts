@@ -49,10 +49,17 @@ export interface RunningRelay {
   close(): Promise<void>;
 }
 
-/** The environment of the relay's key, asked of the upstream; undefined when it cannot be reached. */
-async function environmentOfKey(upstream: string, sdkKey: string): Promise<string | undefined> {
+/**
+ * The environment of the relay's key, asked of the upstream; when the upstream cannot say (unreachable,
+ * or an answer that is not a key's description), why. Throws when the upstream refuses the key.
+ */
+async function environmentOfKey(
+  upstream: string,
+  sdkKey: string,
+): Promise<{ environment: string } | { unknown: string }> {
   const answer = await whoAmI(upstream, `Bearer ${sdkKey}`, 5000);
-  if (answer.kind === 'unreachable') return undefined;
+  if (answer.kind === 'unreachable') return { unknown: `cannot reach its upstream ${upstream}` };
+  if (answer.kind === 'invalid') return { unknown: answer.reason };
   if (answer.kind === 'refused') {
     throw new Error(`the upstream refused the relay's --sdk-key (HTTP ${answer.status})`);
   }
@@ -60,7 +67,7 @@ async function environmentOfKey(upstream: string, sdkKey: string): Promise<strin
   if (environments.length !== 1) {
     throw new Error(`the relay's --sdk-key must belong to one environment (it has ${environments.length})`);
   }
-  return environments[0];
+  return { environment: environments[0]! };
 }
 
 export async function startRelay(
@@ -73,12 +80,11 @@ export async function startRelay(
   const clock = Date.now;
   const stored = store.environment;
   const asked = await environmentOfKey(options.upstream, options.sdkKey);
-  const environment = asked ?? stored;
+  const environment = 'environment' in asked ? asked.environment : stored;
   if (environment === undefined) {
     await store.close();
-    throw new Error(
-      `the relay has no data in ${dir} and cannot reach its upstream ${options.upstream}; start it once with the upstream up`,
-    );
+    const why = 'unknown' in asked ? asked.unknown : '';
+    throw new Error(`the relay has no data in ${dir}, and ${why}; start it once with the upstream up`);
   }
   if (stored !== undefined && stored !== environment) {
     await store.close();
@@ -120,6 +126,11 @@ export async function startRelay(
     health: () => ({ stale: circuit !== 'closed' || upstreamStale > 0, staleSeconds: staleSeconds() }),
   });
   const { metrics } = delivery;
+  if ('unknown' in asked) {
+    app.log.warn(
+      `relay: the upstream could not say whose the relay's key is (${asked.unknown}); serving the data in ${dir} for environment "${environment}" while it retries`,
+    );
+  }
   metrics.staleness.set({ region: options.region }, 0);
   const setCircuit = (next: CircuitState) => {
     if (next !== circuit) app.log.info({ from: circuit, to: next }, 'relay: upstream circuit');

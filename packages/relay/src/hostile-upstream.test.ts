@@ -1,0 +1,223 @@
+/**
+ * The relay against a hostile upstream (a real node:http server that misbehaves on purpose): what it reads
+ * from upstream is checked, a bad answer never stops a relay that has data nor 500s its SDKs, and it
+ * serves only the environment of its key.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { type RunningRelay, startRelay } from './relay.js';
+
+type Handler = (request: IncomingMessage, response: ServerResponse) => void;
+
+const RELAY_KEY = 'sy_relay';
+const SDK_KEY = 'sy_sdk';
+const VIEWER = 'sy_viewer';
+
+const line = (key: string) =>
+  `F ${key}\t${JSON.stringify({ type: 'boolean', variations: { on: true, off: false }, state: { enabled: true, offVariation: 'off', default: 'on', version: 1 } })}`;
+const snapshotBody = (environment: string) =>
+  `#switchyard-snapshot 1 ${JSON.stringify({ environment, namespaces: { 'team/one': 1 }, complete: true })}\n${line('team/one/a')}\n`;
+
+const key = (id: string, role: string, environments: string[]) => ({
+  id,
+  name: id,
+  role,
+  environments,
+  namespaces: [],
+});
+
+/** How the upstream answers whoami, snapshots and streams; the tests change it as they go. */
+const healthy: Record<string, Handler> = {
+  '/sdk/v1/whoami': (request, response) => {
+    const who = {
+      [`Bearer ${RELAY_KEY}`]: key('relay', 'sdk-server', ['production']),
+      [`Bearer ${SDK_KEY}`]: key('sdk', 'sdk-server', ['production']),
+      [`Bearer ${VIEWER}`]: key('viewer', 'viewer', []),
+    }[request.headers.authorization ?? ''];
+    if (who === undefined) response.writeHead(401).end();
+    else response.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(who));
+  },
+  '/sdk/v1/snapshot': (_request, response) => {
+    response.writeHead(200, { 'content-type': 'application/vnd.switchyard.snapshot' });
+    response.end(snapshotBody('production'));
+  },
+  '/sdk/v1/stream': (_request, response) => {
+    response.writeHead(200, { 'content-type': 'text/event-stream' });
+    response.write(
+      `event: heartbeat\ndata: ${JSON.stringify({ time: new Date().toISOString(), namespaces: { 'team/one': 1 } })}\n\n`,
+    );
+  },
+};
+let handlers: Record<string, Handler> = healthy;
+
+const upstream = createServer((request, response) => {
+  const handler = handlers[(request.url ?? '').split('?')[0]!];
+  if (handler === undefined) response.writeHead(404).end();
+  else handler(request, response);
+});
+let url: string;
+let dir: string;
+const relays: RunningRelay[] = [];
+
+async function relay(name: string): Promise<RunningRelay> {
+  const running = await startRelay(
+    {
+      upstream: url,
+      sdkKey: RELAY_KEY,
+      region: name,
+      data: join(dir, name),
+      port: 0,
+      host: '127.0.0.1',
+      heartbeatMs: 100,
+      logLevel: false,
+      feed: {
+        initialRetryMs: 20,
+        maxRetryMs: 100,
+        readTimeoutMs: 2000,
+        requestTimeoutMs: 2000,
+        maxEventLength: 1024 * 1024,
+      },
+    },
+    () => {},
+  );
+  relays.push(running);
+  return running;
+}
+
+async function stop(running: RunningRelay): Promise<void> {
+  relays.splice(relays.indexOf(running), 1);
+  await running.close();
+}
+
+const get = (running: RunningRelay, path: string, sdkKey: string) =>
+  fetch(`${running.address}${path}`, { headers: { authorization: `Bearer ${sdkKey}` } });
+
+async function until(check: () => boolean | Promise<boolean>, what: string, timeoutMs = 5000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > end) throw new Error(`timed out waiting until ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+before(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'switchyard-relay-hostile-'));
+  await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
+  url = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`;
+});
+
+after(async () => {
+  for (const running of relays) await running.close().catch(() => {});
+  upstream.closeAllConnections();
+  await new Promise((resolve) => upstream.close(resolve));
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('the relay with a hostile upstream', () => {
+  it('starts from its data and serves it when whoami answers 200 without JSON, and never 500s an SDK', async () => {
+    handlers = healthy;
+    const first = await relay('whoami');
+    const held = await get(first, '/sdk/v1/snapshot', SDK_KEY);
+    assert.equal(held.status, 200);
+    assert.match(await held.text(), /team\/one\/a/);
+    await stop(first);
+
+    const garbage: Handler = (_request, response) =>
+      response.writeHead(200, { 'content-type': 'text/html' }).end('<html>a captive portal</html>');
+    handlers = { ...healthy, '/sdk/v1/whoami': garbage, '/sdk/v1/stream': garbage };
+    const again = await relay('whoami');
+    // A key the relay has seen works from what it remembers; an unseen one gets a clear 503.
+    const remembered = await get(again, '/sdk/v1/snapshot', SDK_KEY);
+    assert.equal(remembered.status, 200);
+    assert.match(await remembered.text(), /team\/one\/a/);
+    const unseen = await get(again, '/sdk/v1/snapshot', VIEWER);
+    assert.equal(unseen.status, 503);
+    assert.match(
+      ((await unseen.json()) as { detail: string }).detail,
+      /cannot check a key it has not seen before: the upstream's \/sdk\/v1\/whoami answered 200 with no JSON/,
+    );
+    assert.equal(unseen.headers.get('retry-after'), '5');
+    await stop(again);
+  });
+
+  it('refuses to start without data, saying why, when whoami answers something that is not a key', async () => {
+    handlers = {
+      ...healthy,
+      '/sdk/v1/whoami': (_request, response) =>
+        response.writeHead(200, { 'content-type': 'application/json' }).end('{"role":"root"}'),
+    };
+    await assert.rejects(
+      relay('no-data'),
+      /has no data in .*no-data, and the upstream's \/sdk\/v1\/whoami answer is not a key: no string "id" and "name"/,
+    );
+  });
+
+  it('answers 403 for an environment its key does not have, never an empty snapshot', async () => {
+    handlers = healthy;
+    const running = await relay('environments');
+    for (const path of ['/sdk/v1/snapshot?env=staging', '/sdk/v1/stream?env=staging']) {
+      const response = await get(running, path, VIEWER);
+      assert.equal(response.status, 403, path);
+      await response.body?.cancel();
+    }
+    const bulk = await fetch(`${running.address}/ofrep/v1/evaluate/flags?env=staging`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${VIEWER}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ context: { targetingKey: 'u1' } }),
+    });
+    assert.equal(bulk.status, 403);
+    const own = await get(running, '/sdk/v1/snapshot', VIEWER);
+    assert.equal(own.status, 200);
+    assert.match(await own.text(), /"environment":"production"[^\n]*\nF team\/one\/a/);
+    await stop(running);
+  });
+
+  it('refuses a snapshot labelled with another environment than its key’s', async () => {
+    handlers = {
+      ...healthy,
+      '/sdk/v1/snapshot': (_request, response) => {
+        response.writeHead(200, { 'content-type': 'application/vnd.switchyard.snapshot' });
+        response.end(snapshotBody('staging'));
+      },
+    };
+    const running = await relay('labels');
+    await until(() => running.circuit() === 'open', 'the circuit opens');
+    const ready = await fetch(`${running.address}/readyz`);
+    assert.equal(ready.status, 503);
+    assert.equal(((await ready.json()) as { namespaces: number }).namespaces, 0);
+    await stop(running);
+  });
+
+  it('keeps serving its data while the upstream streams an event that never ends', async () => {
+    handlers = healthy;
+    const running = await relay('endless');
+    await until(() => running.circuit() === 'closed', 'the circuit closes');
+    let cut = 0;
+    handlers = {
+      ...healthy,
+      '/sdk/v1/stream': (_request, response) => {
+        response.writeHead(200, { 'content-type': 'text/event-stream' });
+        response.write('event: patch\ndata: ');
+        const chunk = 'x'.repeat(64 * 1024);
+        const pump = () => {
+          while (!response.destroyed && response.write(chunk)) {}
+          if (!response.destroyed) response.once('drain', pump);
+        };
+        response.on('close', () => cut++);
+        pump();
+      },
+    };
+    // The current stream ends; the next ones never finish their event.
+    upstream.closeAllConnections();
+    await until(() => cut >= 2, 'two endless streams cut', 10_000);
+    const served = await get(running, '/sdk/v1/snapshot', SDK_KEY);
+    assert.equal(served.status, 200);
+    assert.match(await served.text(), /team\/one\/a/);
+    await stop(running);
+  });
+});
