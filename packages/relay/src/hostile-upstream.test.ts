@@ -5,23 +5,15 @@
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { type RunningRelay, startRelay } from './relay.js';
-
-type Handler = (request: IncomingMessage, response: ServerResponse) => void;
+import { type FakeUpstream, fakeUpstream, flagLine, type Handler, snapshotBody, until } from './testing.js';
 
 const RELAY_KEY = 'sy_relay';
 const SDK_KEY = 'sy_sdk';
 const VIEWER = 'sy_viewer';
-
-const line = (key: string) =>
-  `F ${key}\t${JSON.stringify({ type: 'boolean', variations: { on: true, off: false }, state: { enabled: true, offVariation: 'off', default: 'on', version: 1 } })}`;
-const snapshotBody = (environment: string) =>
-  `#switchyard-snapshot 1 ${JSON.stringify({ environment, namespaces: { 'team/one': 1 }, complete: true })}\n${line('team/one/a')}\n`;
 
 const key = (id: string, role: string, environments: string[]) => ({
   id,
@@ -30,44 +22,16 @@ const key = (id: string, role: string, environments: string[]) => ({
   environments,
   namespaces: [],
 });
+const flags = [flagLine('team/one/a', { on: 'yes', off: 'no' })];
 
-/** How the upstream answers whoami, snapshots and streams; the tests change it as they go. */
-const healthy: Record<string, Handler> = {
-  '/sdk/v1/whoami': (request, response) => {
-    const who = {
-      [`Bearer ${RELAY_KEY}`]: key('relay', 'sdk-server', ['production']),
-      [`Bearer ${SDK_KEY}`]: key('sdk', 'sdk-server', ['production']),
-      [`Bearer ${VIEWER}`]: key('viewer', 'viewer', []),
-    }[request.headers.authorization ?? ''];
-    if (who === undefined) response.writeHead(401).end();
-    else response.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(who));
-  },
-  '/sdk/v1/snapshot': (_request, response) => {
-    response.writeHead(200, { 'content-type': 'application/vnd.switchyard.snapshot' });
-    response.end(snapshotBody('production'));
-  },
-  '/sdk/v1/stream': (_request, response) => {
-    response.writeHead(200, { 'content-type': 'text/event-stream' });
-    response.write(
-      `event: heartbeat\ndata: ${JSON.stringify({ time: new Date().toISOString(), namespaces: { 'team/one': 1 } })}\n\n`,
-    );
-  },
-};
-let handlers: Record<string, Handler> = healthy;
-
-const upstream = createServer((request, response) => {
-  const handler = handlers[(request.url ?? '').split('?')[0]!];
-  if (handler === undefined) response.writeHead(404).end();
-  else handler(request, response);
-});
-let url: string;
+let upstream: FakeUpstream;
 let dir: string;
 const relays: RunningRelay[] = [];
 
 async function relay(name: string): Promise<RunningRelay> {
   const running = await startRelay(
     {
-      upstream: url,
+      upstream: upstream.url,
       sdkKey: RELAY_KEY,
       region: name,
       data: join(dir, name),
@@ -97,30 +61,25 @@ async function stop(running: RunningRelay): Promise<void> {
 const get = (running: RunningRelay, path: string, sdkKey: string) =>
   fetch(`${running.address}${path}`, { headers: { authorization: `Bearer ${sdkKey}` } });
 
-async function until(check: () => boolean | Promise<boolean>, what: string, timeoutMs = 5000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > end) throw new Error(`timed out waiting until ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
-
 before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'switchyard-relay-hostile-'));
-  await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
-  url = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`;
+  upstream = await fakeUpstream({
+    [RELAY_KEY]: key('relay', 'sdk-server', ['production']),
+    [SDK_KEY]: key('sdk', 'sdk-server', ['production']),
+    [VIEWER]: key('viewer', 'viewer', []),
+  });
+  upstream.snapshot = snapshotBody('production', { 'team/one': 1 }, flags);
 });
 
 after(async () => {
   for (const running of relays) await running.close().catch(() => {});
-  upstream.closeAllConnections();
-  await new Promise((resolve) => upstream.close(resolve));
+  await upstream.close();
   rmSync(dir, { recursive: true, force: true });
 });
 
 describe('the relay with a hostile upstream', () => {
   it('starts from its data and serves it when whoami answers 200 without JSON, and never 500s an SDK', async () => {
-    handlers = healthy;
+    upstream.handlers = { ...upstream.healthy };
     const first = await relay('whoami');
     const held = await get(first, '/sdk/v1/snapshot', SDK_KEY);
     assert.equal(held.status, 200);
@@ -129,7 +88,7 @@ describe('the relay with a hostile upstream', () => {
 
     const garbage: Handler = (_request, response) =>
       response.writeHead(200, { 'content-type': 'text/html' }).end('<html>a captive portal</html>');
-    handlers = { ...healthy, '/sdk/v1/whoami': garbage, '/sdk/v1/stream': garbage };
+    upstream.handlers = { ...upstream.healthy, '/sdk/v1/whoami': garbage, '/sdk/v1/stream': garbage };
     const again = await relay('whoami');
     // A key the relay has seen works from what it remembers; an unseen one gets a clear 503.
     const remembered = await get(again, '/sdk/v1/snapshot', SDK_KEY);
@@ -146,8 +105,8 @@ describe('the relay with a hostile upstream', () => {
   });
 
   it('refuses to start without data, saying why, when whoami answers something that is not a key', async () => {
-    handlers = {
-      ...healthy,
+    upstream.handlers = {
+      ...upstream.healthy,
       '/sdk/v1/whoami': (_request, response) =>
         response.writeHead(200, { 'content-type': 'application/json' }).end('{"role":"root"}'),
     };
@@ -158,7 +117,7 @@ describe('the relay with a hostile upstream', () => {
   });
 
   it('answers 403 for an environment its key does not have, never an empty snapshot', async () => {
-    handlers = healthy;
+    upstream.handlers = { ...upstream.healthy };
     const running = await relay('environments');
     for (const path of ['/sdk/v1/snapshot?env=staging', '/sdk/v1/stream?env=staging']) {
       const response = await get(running, path, VIEWER);
@@ -178,11 +137,11 @@ describe('the relay with a hostile upstream', () => {
   });
 
   it('refuses a snapshot labelled with another environment than its key’s', async () => {
-    handlers = {
-      ...healthy,
+    upstream.handlers = {
+      ...upstream.healthy,
       '/sdk/v1/snapshot': (_request, response) => {
         response.writeHead(200, { 'content-type': 'application/vnd.switchyard.snapshot' });
-        response.end(snapshotBody('staging'));
+        response.end(snapshotBody('staging', { 'team/one': 1 }, flags));
       },
     };
     const running = await relay('labels');
@@ -194,12 +153,12 @@ describe('the relay with a hostile upstream', () => {
   });
 
   it('keeps serving its data while the upstream streams an event that never ends', async () => {
-    handlers = healthy;
+    upstream.handlers = { ...upstream.healthy };
     const running = await relay('endless');
     await until(() => running.circuit() === 'closed', 'the circuit closes');
     let cut = 0;
-    handlers = {
-      ...healthy,
+    upstream.handlers = {
+      ...upstream.healthy,
       '/sdk/v1/stream': (_request, response) => {
         response.writeHead(200, { 'content-type': 'text/event-stream' });
         response.write('event: patch\ndata: ');
@@ -213,7 +172,7 @@ describe('the relay with a hostile upstream', () => {
       },
     };
     // The current stream ends; the next ones never finish their event.
-    upstream.closeAllConnections();
+    for (const stream of upstream.streams) stream.destroy();
     await until(() => cut >= 2, 'two endless streams cut', 10_000);
     const served = await get(running, '/sdk/v1/snapshot', SDK_KEY);
     assert.equal(served.status, 200);

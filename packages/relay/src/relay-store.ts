@@ -5,9 +5,14 @@
  * Writes are ordered and batched by lmdb-js; the relay serves a change from memory before it is on disk,
  * and resumes its upstream from the positions on disk, so a crash loses nothing the upstream cannot
  * send again. A position is never moved back: a patch or snapshot older than what is stored is ignored.
+ *
+ * Lines of flags whose values are sensitive are sealed (see `sealing.ts`) under a key derived from the
+ * relay's upstream key, which the directory never holds.
  */
+import { randomBytes } from 'node:crypto';
 import { lineIdentity, type RecordChange } from '@switchyard/core';
 import { type Database, open, type RootDatabase } from 'lmdb';
+import { isSensitiveLine, LineSealer } from './sealing.js';
 
 export interface StoredPosition {
   seq: number;
@@ -27,6 +32,21 @@ export interface KnownKey {
 const SEPARATOR = '\u0000';
 const END = '\u{10FFFF}';
 
+/** The databases of the directory, and how many it may hold. */
+export const DATABASES = ['lines', 'positions', 'keys', 'meta'] as const;
+export const MAX_DBS = 8;
+
+/** What the directory keeps of the sealing key: its salt, and a check that tells the key again. */
+interface Sealing {
+  salt: string;
+  check: string;
+}
+
+/** The directory's sensitive lines were sealed with another upstream key than the one given. */
+export class SealedWithAnotherKeyError extends Error {
+  override name = 'SealedWithAnotherKeyError';
+}
+
 export class RelayStore {
   private readonly root: RootDatabase;
   private readonly lines: Database<Buffer, string>;
@@ -35,14 +55,53 @@ export class RelayStore {
   private readonly meta: Database<unknown, string>;
   private readonly positions = new Map<string, StoredPosition>();
   private lastWrite: Promise<unknown> = Promise.resolve();
+  private sealer!: LineSealer;
 
-  constructor(path: string) {
-    this.root = open({ path, maxDbs: 8 });
+  /**
+   * Opens the directory with the relay's upstream key `secret`. Throws `SealedWithAnotherKeyError` (the
+   * directory closed) when its sensitive lines were sealed with another key.
+   */
+  static async open(path: string, secret: string): Promise<RelayStore> {
+    const store = new RelayStore(path);
+    try {
+      await store.useKey(secret);
+    } catch (error) {
+      await store.root.close();
+      throw error;
+    }
+    return store;
+  }
+
+  private constructor(path: string) {
+    this.root = open({ path, maxDbs: MAX_DBS });
     this.lines = this.root.openDB({ name: 'lines', encoding: 'binary' });
     this.positionsDb = this.root.openDB({ name: 'positions' });
     this.keys = this.root.openDB({ name: 'keys' });
     this.meta = this.root.openDB({ name: 'meta' });
     for (const { key, value } of this.positionsDb.getRange()) this.positions.set(key, value);
+  }
+
+  /**
+   * Seals with `secret`'s key from now on. A directory without sealing yet gets a salt, and the
+   * sensitive lines an older relay kept in plaintext are sealed.
+   */
+  private async useKey(secret: string): Promise<void> {
+    const sealing = this.meta.get('sealing') as Sealing | undefined;
+    if (sealing !== undefined) {
+      this.sealer = new LineSealer(secret, Buffer.from(sealing.salt, 'base64'));
+      if (this.sealer.check !== sealing.check) {
+        throw new SealedWithAnotherKeyError('its sensitive values are sealed with another upstream key');
+      }
+      return;
+    }
+    const salt = randomBytes(16);
+    this.sealer = new LineSealer(secret, salt);
+    await this.root.transaction(() => {
+      const plain: string[] = [];
+      for (const { key, value } of this.lines.getRange()) if (isSensitiveLine(value)) plain.push(key);
+      for (const key of plain) this.lines.putSync(key, this.sealer.store(key, this.lines.get(key)!));
+      this.meta.putSync('sealing', { salt: salt.toString('base64'), check: this.sealer.check });
+    });
   }
 
   /** The environment this directory holds, once known. */
@@ -78,8 +137,8 @@ export class RelayStore {
   async *namespaceLines(namespace: string, pageSize = 1000): AsyncGenerator<string[]> {
     await this.lastWrite;
     let page: string[] = [];
-    for (const { value } of this.lines.getRange(rangeOf(namespace))) {
-      page.push(value.toString('utf8'));
+    for (const { key, value } of this.lines.getRange(rangeOf(namespace))) {
+      page.push(this.sealer.read(key, value));
       if (page.length === pageSize) {
         yield page;
         page = [];
@@ -106,7 +165,10 @@ export class RelayStore {
     this.positions.set(namespace, position);
     this.lastWrite = this.root.childTransaction(() => {
       this.removeLinesSync(namespace);
-      for (const line of lines) this.lines.putSync(namespace + SEPARATOR + identityOfBytes(line), line);
+      for (const line of lines) {
+        const key = namespace + SEPARATOR + identityOfBytes(line);
+        this.lines.putSync(key, this.sealer.store(key, line));
+      }
       this.positionsDb.putSync(namespace, position);
     });
     return true;
@@ -134,7 +196,7 @@ export class RelayStore {
       for (const change of changes) {
         const key = namespace + SEPARATOR + lineIdentity(change.line);
         if (change.op === 'remove') this.lines.removeSync(key);
-        else this.lines.putSync(key, Buffer.from(change.line, 'utf8'));
+        else this.lines.putSync(key, this.sealer.store(key, Buffer.from(change.line, 'utf8')));
       }
       this.positionsDb.putSync(namespace, position);
     });

@@ -13,9 +13,9 @@ import { UpstreamFeed, type UpstreamFeedOptions } from '@switchyard/sdk';
 import { credentials, HttpProblem, mountDelivery, sendProblem } from '@switchyard/server';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { collectDefaultMetrics, Registry } from 'prom-client';
+import { openRelayStore } from './open-store.js';
 import { relayAuthenticator, whoAmI } from './relay-auth.js';
 import { RelaySource } from './relay-source.js';
-import { RelayStore } from './relay-store.js';
 
 export interface RelayOptions {
   /** Base URL of the upstream server or relay. */
@@ -32,6 +32,8 @@ export interface RelayOptions {
   namespaces?: readonly string[];
   heartbeatMs?: number;
   logLevel?: string | false;
+  /** Where log lines go (standard output when absent). */
+  logStream?: { write(line: string): void };
   /** Settings of the upstream feed (retry timings, say). */
   feed?: Partial<UpstreamFeedOptions>;
 }
@@ -76,7 +78,17 @@ export async function startRelay(
 ): Promise<RunningRelay> {
   const dir = resolve(options.data);
   mkdirSync(dir, { recursive: true });
-  const store = new RelayStore(dir);
+  const app = Fastify({
+    logger:
+      options.logLevel === false
+        ? false
+        : {
+            level: options.logLevel ?? 'info',
+            ...(options.logStream === undefined ? {} : { stream: options.logStream }),
+          },
+  });
+  app.setErrorHandler((error, request, reply) => sendProblem(error, request, reply));
+  const store = await openRelayStore(dir, options.sdkKey, (line) => app.log.error(line));
   const clock = Date.now;
   const stored = store.environment;
   const asked = await environmentOfKey(options.upstream, options.sdkKey);
@@ -105,8 +117,6 @@ export async function startRelay(
 
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, labels: { region: options.region } });
-  const app = Fastify({ logger: options.logLevel === false ? false : { level: options.logLevel ?? 'info' } });
-  app.setErrorHandler((error, request, reply) => sendProblem(error, request, reply));
 
   let delivery: ReturnType<typeof mountDelivery> | undefined;
   const source = new RelaySource(store, environment, (committedAt) => {

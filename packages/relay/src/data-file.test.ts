@@ -1,0 +1,168 @@
+/**
+ * The relay's data file, on real LMDB files: sensitive values never sit in it in plaintext, and a file
+ * that cannot be read (truncated, zeroed, garbage, sealed with another key) is moved aside with one log
+ * line while the relay rebuilds its copy from the upstream, instead of crashing.
+ */
+import assert from 'node:assert/strict';
+import {
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  truncateSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { type RunningRelay, startRelay } from './relay.js';
+import { type FakeUpstream, fakeUpstream, flagLine, patchEvent, snapshotBody, until } from './testing.js';
+
+const RELAY_KEY = 'sy_0123456789abcdef_relay-key-secret-part-aaaaaaaaaaaaaaaaaaaaaaa';
+const ROTATED_KEY = 'sy_fedcba9876543210_relay-key-secret-part-bbbbbbbbbbbbbbbbbbbbbbb';
+const production = (id: string) => ({
+  id,
+  name: id,
+  role: 'sdk-server',
+  environments: ['production'],
+  namespaces: [],
+});
+
+const SECRET = 'plaintext-secret-4242';
+const PATCHED_SECRET = 'patched-secret-5151';
+const VISIBLE = 'visible-value-17';
+
+let dir: string;
+let upstream: FakeUpstream;
+const relays: RunningRelay[] = [];
+
+async function relay(name: string, options: { sdkKey?: string; log?: string[] } = {}): Promise<RunningRelay> {
+  const log = options.log;
+  const running = await startRelay(
+    {
+      upstream: upstream.url,
+      sdkKey: options.sdkKey ?? RELAY_KEY,
+      region: name,
+      data: join(dir, name),
+      port: 0,
+      host: '127.0.0.1',
+      heartbeatMs: 100,
+      logLevel: log === undefined ? false : 'warn',
+      ...(log === undefined ? {} : { logStream: { write: (line: string) => void log.push(line) } }),
+      feed: { initialRetryMs: 20, maxRetryMs: 100, readTimeoutMs: 2000, requestTimeoutMs: 2000 },
+    },
+    () => {},
+  );
+  relays.push(running);
+  return running;
+}
+
+async function stop(running: RunningRelay): Promise<void> {
+  relays.splice(relays.indexOf(running), 1);
+  await running.close();
+}
+
+async function served(running: RunningRelay, sdkKey = RELAY_KEY): Promise<string> {
+  const response = await fetch(`${running.address}/sdk/v1/snapshot`, {
+    headers: { authorization: `Bearer ${sdkKey}` },
+  });
+  return response.status === 200 ? response.text() : `${response.status}`;
+}
+
+before(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'switchyard-relay-data-'));
+  upstream = await fakeUpstream({ [RELAY_KEY]: production('relay'), [ROTATED_KEY]: production('rotated') });
+  upstream.snapshot = snapshotBody('production', { 'team/one': 1 }, [
+    flagLine('team/one/secret', { on: SECRET, off: 'off' }, { sensitive: true }),
+    flagLine('team/one/plain', { on: VISIBLE, off: 'off' }),
+  ]);
+});
+
+after(async () => {
+  for (const running of relays) await running.close().catch(() => {});
+  await upstream.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('the relay’s data file', () => {
+  it('keeps sensitive values sealed at rest, and serves them to its SDKs, from disk too', async () => {
+    upstream.handlers = { ...upstream.healthy };
+    const running = await relay('sealed');
+    await until(async () => (await served(running)).includes(SECRET), 'the snapshot is served');
+    await until(() => upstream.streams.size > 0, 'the relay streams');
+    for (const stream of upstream.streams) {
+      stream.write(
+        patchEvent('team/one', 2, [
+          flagLine('team/one/secret-2', { on: PATCHED_SECRET, off: 'off' }, { sensitive: true }),
+        ]),
+      );
+    }
+    await until(async () => (await served(running)).includes(PATCHED_SECRET), 'the patch is served');
+    await stop(running);
+
+    const bytes = readFileSync(join(dir, 'sealed', 'data.mdb'));
+    assert.ok(bytes.includes(VISIBLE), 'values not marked sensitive are stored as they came');
+    assert.equal(bytes.includes(SECRET), false, 'a sensitive value from a snapshot is sealed');
+    assert.equal(bytes.includes(PATCHED_SECRET), false, 'a sensitive value from a patch is sealed');
+
+    // With the upstream gone, the relay opens what it sealed with the key it is given.
+    upstream.handlers = {};
+    const fromDisk = await relay('sealed');
+    const body = await served(fromDisk);
+    assert.ok(body.includes(SECRET) && body.includes(PATCHED_SECRET), body);
+    await stop(fromDisk);
+  });
+
+  const corruptions: [string, (file: string) => void][] = [
+    ['truncated', (file) => truncateSync(file, Math.floor(statSync(file).size / 2))],
+    ['zeroed', (file) => writeFileSync(file, Buffer.alloc(statSync(file).size))],
+    [
+      'garbage',
+      (file) => {
+        const garbage = Buffer.alloc(statSync(file).size);
+        for (let i = 0; i < garbage.length; i++) garbage[i] = (i * 7919 + 13) & 0xff;
+        writeFileSync(file, garbage);
+      },
+    ],
+  ];
+  for (const [what, corrupt] of corruptions) {
+    it(`moves a ${what} data file aside with one log line, and rebuilds its copy from the upstream`, async () => {
+      upstream.handlers = { ...upstream.healthy };
+      const name = `corrupt-${what}`;
+      const first = await relay(name);
+      await until(async () => (await served(first)).includes(VISIBLE), 'the first copy');
+      await stop(first);
+      corrupt(join(dir, name, 'data.mdb'));
+
+      const log: string[] = [];
+      const running = await relay(name, { log });
+      await until(async () => (await served(running)).includes(VISIBLE), 'the rebuilt copy');
+      const lines = log.filter((line) => line.includes('cannot be used'));
+      assert.equal(lines.length, 1, log.join(''));
+      assert.match(lines[0]!, /the data file .*data\.mdb cannot be used \(.+\); moved it to .*, rebuilding/);
+      assert.equal(JSON.parse(lines[0]!).level, 50, 'logged as an error');
+      const aside = readdirSync(join(dir, name)).filter((file) => file.startsWith('data.mdb.unreadable-'));
+      assert.equal(aside.length, 1);
+      await stop(running);
+    });
+  }
+
+  it('moves aside a copy sealed with another upstream key, and rebuilds it', async () => {
+    upstream.handlers = { ...upstream.healthy };
+    const first = await relay('rotated');
+    await until(async () => (await served(first)).includes(SECRET), 'the first copy');
+    await stop(first);
+
+    const log: string[] = [];
+    const running = await relay('rotated', { sdkKey: ROTATED_KEY, log });
+    assert.match(
+      log.join(''),
+      /cannot be used \(its sensitive values are sealed with another upstream key\)/,
+    );
+    await until(async () => (await served(running, ROTATED_KEY)).includes(SECRET), 'the rebuilt copy');
+    assert.ok(existsSync(join(dir, 'rotated', 'data.mdb')));
+    await stop(running);
+  });
+});
