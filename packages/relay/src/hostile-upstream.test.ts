@@ -179,4 +179,34 @@ describe('the relay with a hostile upstream', () => {
     assert.match(await served.text(), /team\/one\/a/);
     await stop(running);
   });
+
+  it('passes exposures on, but not an endless answer to them', async () => {
+    upstream.handlers = { ...upstream.healthy };
+    const running = await relay('exposures');
+    let cut = false;
+    upstream.handlers['/events/v1'] = (_request, response) => {
+      response.writeHead(200, { 'content-type': 'application/json' });
+      const chunk = ' '.repeat(64 * 1024);
+      const pump = () => {
+        while (!response.destroyed && response.write(chunk)) {}
+        if (!response.destroyed) response.once('drain', pump);
+      };
+      response.on('close', () => {
+        cut = true;
+      });
+      pump();
+    };
+    const answer = await fetch(`${running.address}/events/v1`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${SDK_KEY}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ events: [] }),
+    });
+    assert.equal(answer.status, 502);
+    assert.match(
+      ((await answer.json()) as { detail: string }).detail,
+      /longer than the 65536 bytes accepted/,
+    );
+    await until(() => cut, 'the upstream answer cut');
+    await stop(running);
+  });
 });

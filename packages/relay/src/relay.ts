@@ -9,7 +9,7 @@
  */
 import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { UpstreamFeed, type UpstreamFeedOptions } from '@switchyard/sdk';
+import { readBody, UpstreamError, UpstreamFeed, type UpstreamFeedOptions } from '@switchyard/sdk';
 import { credentials, HttpProblem, mountDelivery, sendProblem } from '@switchyard/server';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { collectDefaultMetrics, Registry } from 'prom-client';
@@ -37,6 +37,9 @@ export interface RelayOptions {
   /** Settings of the upstream feed (retry timings, say). */
   feed?: Partial<UpstreamFeedOptions>;
 }
+
+/** Longest answer of the upstream to passed-on exposures: a count of what it took, a problem at most. */
+const MAX_EXPOSURES_ANSWER_BYTES = 64 * 1024;
 
 export type CircuitState = 'closed' | 'half-open' | 'open';
 const CIRCUIT_VALUE: Record<CircuitState, number> = { closed: 0, 'half-open': 1, open: 2 };
@@ -199,10 +202,11 @@ export async function startRelay(
     metrics.staleness.set({ region: options.region }, staleSeconds());
     return reply.type(registry.contentType).send(await registry.metrics());
   });
-  // Exposures go on to the upstream as they came, with the SDK's own key.
+  // Exposures go on to the upstream as they came, with the SDK's own key; its answer is passed back.
   app.post('/events/v1', { bodyLimit: 1024 * 1024 }, async (request, reply) => {
     const authorization = credentials(request);
     let response: Response;
+    let body: Buffer;
     try {
       response = await fetch(`${options.upstream.replace(/\/+$/, '')}/events/v1`, {
         method: 'POST',
@@ -210,7 +214,15 @@ export async function startRelay(
         body: JSON.stringify(request.body),
         signal: AbortSignal.timeout(5000),
       });
-    } catch {
+      body = await readBody(response, { maxBytes: MAX_EXPOSURES_ANSWER_BYTES, what: 'exposures answer' });
+    } catch (error) {
+      if (error instanceof UpstreamError) {
+        throw new HttpProblem(
+          502,
+          'Bad Gateway',
+          `the relay's upstream answered exposures badly: ${error.message}`,
+        );
+      }
       throw new HttpProblem(
         503,
         'Service Unavailable',
@@ -222,7 +234,7 @@ export async function startRelay(
     return reply
       .code(response.status)
       .type(response.headers.get('content-type') ?? 'application/json')
-      .send(await response.text());
+      .send(body);
   });
 
   const address = await app.listen({ port: options.port, host: options.host });
