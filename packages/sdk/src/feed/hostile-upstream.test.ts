@@ -255,4 +255,19 @@ describe('UpstreamFeed with a hostile upstream', () => {
     assert.deepEqual(patches, []);
     assert.deepEqual(feed.positions, { 'team/one': 1 });
   });
+
+  it('never lets the upstream’s retry field shorten its reconnection delay', async () => {
+    const server = await hostile({
+      '/sdk/v1/snapshot': snapshotOf(goodSnapshot),
+      '/sdk/v1/stream': (_request, response) => {
+        response.writeHead(200, { 'content-type': 'text/event-stream' });
+        response.end('retry: 1\n\n');
+      },
+    });
+    // Honouring `retry: 1` would reconnect within a millisecond; the delay is drawn up to 60 s instead
+    // (below 2 ms with a chance of 1 in 30,000).
+    const { failures } = follow(server.url, { initialRetryMs: 60_000, maxRetryMs: 120_000 });
+    await eventually(() => failures.length >= 1, 5000, 'the ended stream');
+    assert.ok(failures[0]!.retryInMs! >= 2, `retry in ${failures[0]!.retryInMs} ms`);
+  });
 });

@@ -40,7 +40,10 @@ export interface UpstreamFeedOptions {
    * skips the first snapshot and resumes the stream from them.
    */
   initialPositions?: Positions;
-  /** First reconnection delay; the server's `retry:` field replaces it. Default 1 s. */
+  /**
+   * First reconnection delay. The server's `retry:` field may lengthen it (up to `maxRetryMs`), never
+   * shorten it: an upstream cannot make the feed reconnect in a tight loop. Default 1 s.
+   */
   initialRetryMs?: number;
   /** Longest reconnection delay. Default 30 s. */
   maxRetryMs?: number;
@@ -126,6 +129,7 @@ export class UpstreamFeed {
   private environment: string | undefined;
   private etag: string | undefined;
   private retryBaseMs: number;
+  private readonly initialRetryMs: number;
   private omitSince = false;
   private current: ConnectionState = 'connecting';
   private closed = false;
@@ -151,7 +155,8 @@ export class UpstreamFeed {
       eventTimeoutMs: options.eventTimeoutMs ?? 60_000,
       maxSnapshotBytes: options.maxSnapshotBytes ?? 1024 * 1024 * 1024,
     };
-    this.retryBaseMs = options.initialRetryMs ?? 1000;
+    this.initialRetryMs = options.initialRetryMs ?? 1000;
+    this.retryBaseMs = this.initialRetryMs;
     this.held = { ...options.initialPositions };
     this.environment = options.environment;
   }
@@ -385,7 +390,7 @@ export class UpstreamFeed {
       },
       onRetry: (ms) => {
         healthy = true;
-        if (ms > 0) this.retryBaseMs = ms;
+        this.retryBaseMs = Math.min(Math.max(ms, this.initialRetryMs), this.settings.maxRetryMs);
       },
       onEvent: (message) => {
         healthy = true;
