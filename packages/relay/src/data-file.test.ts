@@ -15,8 +15,9 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { open } from 'lmdb';
 import { type RunningRelay, startRelay } from './relay.js';
 import { type FakeUpstream, fakeUpstream, flagLine, patchEvent, snapshotBody, until } from './testing.js';
 
@@ -115,26 +116,35 @@ describe('the relay’s data file', () => {
     await stop(fromDisk);
   });
 
-  const corruptions: [string, (file: string) => void][] = [
+  const corruptions: [string, (file: string) => void | Promise<void>][] = [
     ['truncated', (file) => truncateSync(file, Math.floor(statSync(file).size / 2))],
     ['zeroed', (file) => writeFileSync(file, Buffer.alloc(statSync(file).size))],
     [
-      'garbage',
+      'full of garbage',
       (file) => {
         const garbage = Buffer.alloc(statSync(file).size);
         for (let i = 0; i < garbage.length; i++) garbage[i] = (i * 7919 + 13) & 0xff;
         writeFileSync(file, garbage);
       },
     ],
+    [
+      'holding positions that do not decode',
+      async (file) => {
+        // LMDB reads it fine; what the relay stored in it does not decode.
+        const root = open({ path: dirname(file), maxDbs: 8 });
+        root.openDB({ name: 'positions', encoding: 'binary' }).putSync('team/one', Buffer.of(0xc1, 0xff));
+        await root.close();
+      },
+    ],
   ];
   for (const [what, corrupt] of corruptions) {
-    it(`moves a ${what} data file aside with one log line, and rebuilds its copy from the upstream`, async () => {
+    it(`moves aside a data file ${what}, logs one line, and rebuilds its copy from the upstream`, async () => {
       upstream.handlers = { ...upstream.healthy };
-      const name = `corrupt-${what}`;
+      const name = `corrupt-${corruptions.findIndex(([label]) => label === what)}`;
       const first = await relay(name);
       await until(async () => (await served(first)).includes(VISIBLE), 'the first copy');
       await stop(first);
-      corrupt(join(dir, name, 'data.mdb'));
+      await corrupt(join(dir, name, 'data.mdb'));
 
       const log: string[] = [];
       const running = await relay(name, { log });

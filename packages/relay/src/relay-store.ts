@@ -47,6 +47,24 @@ export class SealedWithAnotherKeyError extends Error {
   override name = 'SealedWithAnotherKeyError';
 }
 
+/** The directory's records do not read back as what this relay wrote (damaged, or not a relay's). */
+export class DamagedDataError extends Error {
+  override name = 'DamagedDataError';
+}
+
+const isPosition = (value: unknown): value is StoredPosition =>
+  typeof value === 'object' &&
+  value !== null &&
+  Number.isSafeInteger((value as StoredPosition).seq) &&
+  (value as StoredPosition).seq >= 0 &&
+  Number.isFinite((value as StoredPosition).committedAt);
+
+const isSealing = (value: unknown): value is Sealing =>
+  typeof value === 'object' &&
+  value !== null &&
+  typeof (value as Sealing).salt === 'string' &&
+  typeof (value as Sealing).check === 'string';
+
 export class RelayStore {
   private readonly root: RootDatabase;
   private readonly lines: Database<Buffer, string>;
@@ -58,13 +76,14 @@ export class RelayStore {
   private sealer!: LineSealer;
 
   /**
-   * Opens the directory with the relay's upstream key `secret`. Throws `SealedWithAnotherKeyError` (the
-   * directory closed) when its sensitive lines were sealed with another key.
+   * Opens the directory with the relay's upstream key `secret`. Throws, the directory closed,
+   * `SealedWithAnotherKeyError` when its sensitive lines were sealed with another key, and
+   * `DamagedDataError` when its positions or settings do not read back.
    */
   static async open(path: string, secret: string): Promise<RelayStore> {
     const store = new RelayStore(path);
     try {
-      await store.useKey(secret);
+      await store.useKey(secret, store.load());
     } catch (error) {
       await store.root.close();
       throw error;
@@ -78,15 +97,32 @@ export class RelayStore {
     this.positionsDb = this.root.openDB({ name: 'positions' });
     this.keys = this.root.openDB({ name: 'keys' });
     this.meta = this.root.openDB({ name: 'meta' });
-    for (const { key, value } of this.positionsDb.getRange()) this.positions.set(key, value);
+  }
+
+  /** Reads the positions held, checking them and the directory's settings; returns its sealing. */
+  private load(): Sealing | undefined {
+    try {
+      for (const { key, value } of this.positionsDb.getRange()) {
+        if (!isPosition(value)) throw new Error(`the position of ${JSON.stringify(key)} is not one`);
+        this.positions.set(key, value);
+      }
+      const environment = this.meta.get('environment');
+      if (environment !== undefined && typeof environment !== 'string') throw new Error('no environment');
+      const sealing = this.meta.get('sealing');
+      if (sealing !== undefined && !isSealing(sealing)) throw new Error('no sealing salt');
+      return sealing;
+    } catch (error) {
+      throw new DamagedDataError(`its records do not read back: ${(error as Error).message}`, {
+        cause: error,
+      });
+    }
   }
 
   /**
    * Seals with `secret`'s key from now on. A directory without sealing yet gets a salt, and the
    * sensitive lines an older relay kept in plaintext are sealed.
    */
-  private async useKey(secret: string): Promise<void> {
-    const sealing = this.meta.get('sealing') as Sealing | undefined;
+  private async useKey(secret: string, sealing: Sealing | undefined): Promise<void> {
     if (sealing !== undefined) {
       this.sealer = new LineSealer(secret, Buffer.from(sealing.salt, 'base64'));
       if (this.sealer.check !== sealing.check) {
