@@ -116,9 +116,18 @@ describe('the relay’s data file', () => {
     await stop(fromDisk);
   });
 
-  const corruptions: [string, (file: string) => void | Promise<void>][] = [
-    ['truncated', (file) => truncateSync(file, Math.floor(statSync(file).size / 2))],
-    ['zeroed', (file) => writeFileSync(file, Buffer.alloc(statSync(file).size))],
+  /** How a data file is damaged, and what the relay's log line says of it. */
+  const corruptions: [string, (file: string) => void | Promise<void>, RegExp][] = [
+    [
+      'truncated',
+      (file) => truncateSync(file, Math.floor(statSync(file).size / 2)),
+      /reading it kills the process/,
+    ],
+    [
+      'zeroed',
+      (file) => writeFileSync(file, Buffer.alloc(statSync(file).size)),
+      /reading it kills the process|reading it fails/,
+    ],
     [
       'full of garbage',
       (file) => {
@@ -126,6 +135,18 @@ describe('the relay’s data file', () => {
         for (let i = 0; i < garbage.length; i++) garbage[i] = (i * 7919 + 13) & 0xff;
         writeFileSync(file, garbage);
       },
+      /reading it kills the process|reading it fails/,
+    ],
+    [
+      'with a byte changed in a line',
+      (file) => {
+        // Every copy LMDB holds of the line, in live pages or free ones.
+        const bytes = readFileSync(file);
+        for (let at = bytes.indexOf(VISIBLE); at !== -1; at = bytes.indexOf(VISIBLE, at + 1))
+          bytes[at] = 0x56; // 'V'
+        writeFileSync(file, bytes);
+      },
+      /fails its checksum: changed on disk/,
     ],
     [
       'holding positions that do not decode',
@@ -135,9 +156,10 @@ describe('the relay’s data file', () => {
         root.openDB({ name: 'positions', encoding: 'binary' }).putSync('team/one', Buffer.of(0xc1, 0xff));
         await root.close();
       },
+      /its records do not read back/,
     ],
   ];
-  for (const [what, corrupt] of corruptions) {
+  for (const [what, corrupt, reason] of corruptions) {
     it(`moves aside a data file ${what}, logs one line, and rebuilds its copy from the upstream`, async () => {
       upstream.handlers = { ...upstream.healthy };
       const name = `corrupt-${corruptions.findIndex(([label]) => label === what)}`;
@@ -149,9 +171,15 @@ describe('the relay’s data file', () => {
       const log: string[] = [];
       const running = await relay(name, { log });
       await until(async () => (await served(running)).includes(VISIBLE), 'the rebuilt copy');
+      assert.equal(
+        (await served(running)).includes(`V${VISIBLE.slice(1)}`),
+        false,
+        'no damaged line is served',
+      );
       const lines = log.filter((line) => line.includes('cannot be used'));
       assert.equal(lines.length, 1, log.join(''));
       assert.match(lines[0]!, /the data file .*data\.mdb cannot be used \(.+\); moved it to .*, rebuilding/);
+      assert.match(lines[0]!, reason);
       assert.equal(JSON.parse(lines[0]!).level, 50, 'logged as an error');
       const aside = readdirSync(join(dir, name)).filter((file) => file.startsWith('data.mdb.unreadable-'));
       assert.equal(aside.length, 1);
@@ -174,5 +202,33 @@ describe('the relay’s data file', () => {
     await until(async () => (await served(running, ROTATED_KEY)).includes(SECRET), 'the rebuilt copy');
     assert.ok(existsSync(join(dir, 'rotated', 'data.mdb')));
     await stop(running);
+  });
+
+  it('takes over a copy an older relay wrote: its lines get checksums, its sensitive ones are sealed', async () => {
+    const path = join(dir, 'older');
+    const older = open({ path, maxDbs: 8 });
+    const lines = older.openDB({ name: 'lines', encoding: 'binary' });
+    for (const line of [
+      flagLine('team/one/secret', { on: SECRET, off: 'off' }, { sensitive: true }),
+      flagLine('team/one/plain', { on: VISIBLE, off: 'off' }),
+    ]) {
+      lines.putSync(`team/one\u0000${line.slice(0, line.indexOf('\t'))}`, Buffer.from(line));
+    }
+    older.openDB({ name: 'positions' }).putSync('team/one', { seq: 1, committedAt: 1000 });
+    older.openDB({ name: 'meta' }).putSync('environment', 'production');
+    await older.close();
+
+    // The upstream knows the key, but sends no data: what is served comes from the older copy.
+    upstream.handlers = { '/sdk/v1/whoami': upstream.healthy['/sdk/v1/whoami']! };
+    const running = await relay('older');
+    const body = await served(running);
+    assert.ok(body.includes(SECRET) && body.includes(VISIBLE), body);
+    await stop(running);
+
+    const reopened = open({ path, maxDbs: 8 });
+    const stored = [...reopened.openDB({ name: 'lines', encoding: 'binary' }).getRange()];
+    await reopened.close();
+    assert.equal(stored.length, 2);
+    for (const { value } of stored) assert.equal((value as Buffer).includes(SECRET), false);
   });
 });

@@ -7,12 +7,14 @@
  * send again. A position is never moved back: a patch or snapshot older than what is stored is ignored.
  *
  * Lines of flags whose values are sensitive are sealed (see `sealing.ts`) under a key derived from the
- * relay's upstream key, which the directory never holds.
+ * relay's upstream key, which the directory never holds; every line carries a checksum
+ * (`stored-lines.ts`), checked when the directory is opened and whenever a line is read.
  */
 import { randomBytes } from 'node:crypto';
 import { lineIdentity, type RecordChange } from '@switchyard/core';
 import { type Database, open, type RootDatabase } from 'lmdb';
-import { isSensitiveLine, LineSealer } from './sealing.js';
+import { LineSealer } from './sealing.js';
+import { StoredLines } from './stored-lines.js';
 
 export interface StoredPosition {
   seq: number;
@@ -73,17 +75,18 @@ export class RelayStore {
   private readonly meta: Database<unknown, string>;
   private readonly positions = new Map<string, StoredPosition>();
   private lastWrite: Promise<unknown> = Promise.resolve();
-  private sealer!: LineSealer;
+  private codec!: StoredLines;
 
   /**
    * Opens the directory with the relay's upstream key `secret`. Throws, the directory closed,
    * `SealedWithAnotherKeyError` when its sensitive lines were sealed with another key, and
-   * `DamagedDataError` when its positions or settings do not read back.
+   * `DamagedDataError` when its positions, settings or lines do not read back.
    */
   static async open(path: string, secret: string): Promise<RelayStore> {
     const store = new RelayStore(path);
     try {
       await store.useKey(secret, store.load());
+      store.verifyLines();
     } catch (error) {
       await store.root.close();
       throw error;
@@ -119,25 +122,37 @@ export class RelayStore {
   }
 
   /**
-   * Seals with `secret`'s key from now on. A directory without sealing yet gets a salt, and the
-   * sensitive lines an older relay kept in plaintext are sealed.
+   * Seals with `secret`'s key from now on. A directory without sealing yet gets a salt, and the lines
+   * an older relay kept as they came are stored again (sealed when sensitive, with their checksum).
    */
   private async useKey(secret: string, sealing: Sealing | undefined): Promise<void> {
     if (sealing !== undefined) {
-      this.sealer = new LineSealer(secret, Buffer.from(sealing.salt, 'base64'));
-      if (this.sealer.check !== sealing.check) {
+      const sealer = new LineSealer(secret, Buffer.from(sealing.salt, 'base64'));
+      if (sealer.check !== sealing.check) {
         throw new SealedWithAnotherKeyError('its sensitive values are sealed with another upstream key');
       }
+      this.codec = new StoredLines(sealer);
       return;
     }
     const salt = randomBytes(16);
-    this.sealer = new LineSealer(secret, salt);
+    const sealer = new LineSealer(secret, salt);
+    this.codec = new StoredLines(sealer);
     await this.root.transaction(() => {
-      const plain: string[] = [];
-      for (const { key, value } of this.lines.getRange()) if (isSensitiveLine(value)) plain.push(key);
-      for (const key of plain) this.lines.putSync(key, this.sealer.store(key, this.lines.get(key)!));
-      this.meta.putSync('sealing', { salt: salt.toString('base64'), check: this.sealer.check });
+      const keys = [...this.lines.getKeys()];
+      for (const key of keys) this.lines.putSync(key, this.codec.encode(key, this.lines.get(key)!));
+      this.meta.putSync('sealing', { salt: salt.toString('base64'), check: sealer.check });
     });
+  }
+
+  /** Reads every line through its check; throws `DamagedDataError` at the first that fails. */
+  private verifyLines(): void {
+    for (const { key, value } of this.lines.getRange()) {
+      try {
+        this.codec.decode(key, value);
+      } catch (error) {
+        throw new DamagedDataError((error as Error).message, { cause: error });
+      }
+    }
   }
 
   /** The environment this directory holds, once known. */
@@ -174,7 +189,7 @@ export class RelayStore {
     await this.lastWrite;
     let page: string[] = [];
     for (const { key, value } of this.lines.getRange(rangeOf(namespace))) {
-      page.push(this.sealer.read(key, value));
+      page.push(this.codec.decode(key, value));
       if (page.length === pageSize) {
         yield page;
         page = [];
@@ -203,7 +218,7 @@ export class RelayStore {
       this.removeLinesSync(namespace);
       for (const line of lines) {
         const key = namespace + SEPARATOR + identityOfBytes(line);
-        this.lines.putSync(key, this.sealer.store(key, line));
+        this.lines.putSync(key, this.codec.encode(key, line));
       }
       this.positionsDb.putSync(namespace, position);
     });
@@ -232,7 +247,7 @@ export class RelayStore {
       for (const change of changes) {
         const key = namespace + SEPARATOR + lineIdentity(change.line);
         if (change.op === 'remove') this.lines.removeSync(key);
-        else this.lines.putSync(key, this.sealer.store(key, Buffer.from(change.line, 'utf8')));
+        else this.lines.putSync(key, this.codec.encode(key, Buffer.from(change.line, 'utf8')));
       }
       this.positionsDb.putSync(namespace, position);
     });
