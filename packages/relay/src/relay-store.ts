@@ -144,11 +144,11 @@ export class RelayStore {
     });
   }
 
-  /** Reads every line through its check; throws `DamagedDataError` at the first that fails. */
+  /** Checks every line's checksum; throws `DamagedDataError` at the first that fails. */
   private verifyLines(): void {
     for (const { key, value } of this.lines.getRange()) {
       try {
-        this.codec.decode(key, value);
+        this.codec.check(key, value);
       } catch (error) {
         throw new DamagedDataError((error as Error).message, { cause: error });
       }

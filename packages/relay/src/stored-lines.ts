@@ -28,15 +28,26 @@ export class StoredLines {
 
   /** The line stored at `place`. Throws `DamagedLineError` when its bytes fail their check. */
   decode(place: string, stored: Buffer): string {
-    const end = stored.length - TRAILER;
-    if (end < 0 || stored[end] !== 0)
-      throw new DamagedLineError(`the line at ${JSON.stringify(place)} has no trailer`);
-    const payload = stored.subarray(0, end);
-    if (stored.readUInt32BE(end + 1) !== checksum(place, payload)) {
-      throw new DamagedLineError(`the line at ${JSON.stringify(place)} fails its checksum: changed on disk`);
-    }
-    return this.sealer.read(place, payload);
+    return this.sealer.read(place, payloadOf(place, stored));
   }
+
+  /** Checks the bytes stored at `place` without decoding them; throws `DamagedLineError` if they fail. */
+  check(place: string, stored: Buffer): void {
+    payloadOf(place, stored);
+  }
+}
+
+/** The stored bytes without their trailer, once they pass its check. */
+function payloadOf(place: string, stored: Buffer): Buffer {
+  const end = stored.length - TRAILER;
+  if (end < 0 || stored[end] !== 0) {
+    throw new DamagedLineError(`the line at ${JSON.stringify(place)} has no trailer`);
+  }
+  const payload = stored.subarray(0, end);
+  if (stored.readUInt32BE(end + 1) !== checksum(place, payload)) {
+    throw new DamagedLineError(`the line at ${JSON.stringify(place)} fails its checksum: changed on disk`);
+  }
+  return payload;
 }
 
 function checksum(place: string, payload: Buffer): number {
