@@ -204,6 +204,24 @@ describe('the relay’s data file', () => {
     await stop(running);
   });
 
+  it('keeps a copy sealed with another key when the upstream cannot confirm the new one', async () => {
+    upstream.handlers = { ...upstream.healthy };
+    const first = await relay('unconfirmed');
+    await until(async () => (await served(first)).includes(SECRET), 'the first copy');
+    await stop(first);
+
+    upstream.handlers = {};
+    await assert.rejects(
+      relay('unconfirmed', { sdkKey: ROTATED_KEY }),
+      /sealed with another --sdk-key, and the upstream cannot confirm this one/,
+    );
+    assert.deepEqual(
+      readdirSync(join(dir, 'unconfirmed')).filter((file) => file.startsWith('data.mdb')),
+      ['data.mdb'],
+      'nothing was moved aside',
+    );
+  });
+
   it('takes over a copy an older relay wrote: its lines get checksums, its sensitive ones are sealed', async () => {
     const path = join(dir, 'older');
     const older = open({ path, maxDbs: 8 });

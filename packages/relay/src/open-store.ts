@@ -12,9 +12,15 @@ import {
   SealedWithAnotherKeyError,
 } from './relay-store.js';
 
+/**
+ * Opens the copy in `dir` with the upstream key `secret`. `keyConfirmed`: the upstream just said whose
+ * the key is; only then is a copy sealed with another key moved aside (the key was rotated). Otherwise
+ * the key may be mistyped, and the copy is kept: the relay refuses to start, saying so.
+ */
 export async function openRelayStore(
   dir: string,
   secret: string,
+  keyConfirmed: boolean,
   warn: (line: string) => void,
 ): Promise<RelayStore> {
   const aside = (why: string) => {
@@ -28,6 +34,11 @@ export async function openRelayStore(
   try {
     return await RelayStore.open(dir, secret);
   } catch (error) {
+    if (error instanceof SealedWithAnotherKeyError && !keyConfirmed) {
+      throw new Error(
+        `the data in ${dir} is sealed with another --sdk-key, and the upstream cannot confirm this one; start it with the key it was sealed with, or with the upstream up to rebuild the copy`,
+      );
+    }
     if (!(error instanceof SealedWithAnotherKeyError || error instanceof DamagedDataError)) throw error;
     aside(error.message);
     return RelayStore.open(dir, secret);

@@ -91,10 +91,13 @@ export async function startRelay(
           },
   });
   app.setErrorHandler((error, request, reply) => sendProblem(error, request, reply));
-  const store = await openRelayStore(dir, options.sdkKey, (line) => app.log.error(line));
+  // The upstream is asked first: a key it refuses stops the relay before its copy is touched.
+  const asked = await environmentOfKey(options.upstream, options.sdkKey);
+  const store = await openRelayStore(dir, options.sdkKey, 'environment' in asked, (line) =>
+    app.log.error(line),
+  );
   const clock = Date.now;
   const stored = store.environment;
-  const asked = await environmentOfKey(options.upstream, options.sdkKey);
   const environment = 'environment' in asked ? asked.environment : stored;
   if (environment === undefined) {
     await store.close();
