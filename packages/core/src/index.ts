@@ -58,11 +58,13 @@ export {
   readHeader,
   recordOf,
   SEGMENT_LINE,
+  SENSITIVE_MARK,
   SNAPSHOT_MAGIC,
   SnapshotFormatError,
   type SnapshotHeader,
   scanRecordLines,
   segmentLine,
+  TAB,
 } from './engine/snapshot.js';
 export { SnapshotIndex } from './engine/snapshot-index.js';
 export { CompiledFlag, CompiledSegment, compileFlag, compileSegment } from './evaluation/compile.js';

@@ -5,7 +5,15 @@
  */
 import { createHash } from 'node:crypto';
 import { environmentCovered } from '@switchyard/core';
-import { type Authenticator, cachedAuthenticator, HttpProblem, type Principal } from '@switchyard/server';
+import { readBody, UpstreamError } from '@switchyard/sdk';
+import {
+  type Authenticator,
+  cachedAuthenticator,
+  HttpProblem,
+  type Principal,
+  ROLES,
+  SDK_ROLES,
+} from '@switchyard/server';
 import type { KnownKey, RelayStore } from './relay-store.js';
 
 export interface RelayAuthOptions {
@@ -23,32 +31,81 @@ interface WhoIs extends Omit<KnownKey, 'checkedAt'> {
   role: Principal['role'];
 }
 
-/** What the upstream says of a key: who it is, that it refused it (401/403), or nothing (unreachable). */
+/**
+ * What the upstream says of a key: who it is, that it refused it (401/403), nothing (unreachable, or
+ * an error status), or an answer the relay cannot read (`invalid`, with why: not JSON, or not the shape
+ * of a key).
+ */
 export type WhoAmI =
   | {
       kind: 'known';
       who: WhoIs;
     }
   | { kind: 'refused'; status: 401 | 403; detail: string | undefined }
-  | { kind: 'unreachable' };
+  | { kind: 'unreachable' }
+  | { kind: 'invalid'; reason: string };
 
-/** Asks the upstream's `/sdk/v1/whoami` about the credentials. */
+/** Longest `/sdk/v1/whoami` answer read: a key's description is a few hundred bytes. */
+const MAX_WHOAMI_BYTES = 64 * 1024;
+const KNOWN_ROLES: readonly string[] = [...ROLES, ...SDK_ROLES];
+
+const isStrings = (value: unknown): value is string[] =>
+  Array.isArray(value) && value.length <= 10_000 && value.every((item) => typeof item === 'string');
+
+/** The key an answer describes, or why it describes none. */
+function whoIs(value: unknown): WhoIs | string {
+  if (typeof value !== 'object' || value === null) return 'not a JSON object';
+  const { id, name, role, environments, namespaces } = value as Record<string, unknown>;
+  if (typeof id !== 'string' || typeof name !== 'string') return 'no string "id" and "name"';
+  if (typeof role !== 'string' || !KNOWN_ROLES.includes(role)) return 'no known "role"';
+  if (!isStrings(environments) || !isStrings(namespaces)) {
+    return '"environments" and "namespaces" are not lists of names';
+  }
+  return { id, name, role: role as Principal['role'], environments, namespaces };
+}
+
+/** Asks the upstream's `/sdk/v1/whoami` about the credentials; never throws. */
 export async function whoAmI(upstream: string, authorization: string, timeoutMs: number): Promise<WhoAmI> {
+  const signal = AbortSignal.timeout(timeoutMs);
   let response: Response;
+  let text: string;
   try {
     response = await fetch(`${upstream.replace(/\/+$/, '')}/sdk/v1/whoami`, {
       headers: { authorization },
-      signal: AbortSignal.timeout(timeoutMs),
+      signal,
     });
-  } catch {
-    return { kind: 'unreachable' };
+    // The timeout's signal bounds the body's time too.
+    text = (await readBody(response, { maxBytes: MAX_WHOAMI_BYTES, what: 'whoami answer' })).toString('utf8');
+  } catch (error) {
+    return error instanceof UpstreamError && !signal.aborted
+      ? { kind: 'invalid', reason: error.message }
+      : { kind: 'unreachable' };
   }
   if (response.status === 401 || response.status === 403) {
-    const problem = (await response.json().catch(() => ({}))) as { detail?: string };
-    return { kind: 'refused', status: response.status, detail: problem.detail };
+    let detail: unknown;
+    try {
+      detail = (JSON.parse(text) as { detail?: unknown })?.detail;
+    } catch {}
+    return {
+      kind: 'refused',
+      status: response.status,
+      detail: typeof detail === 'string' ? detail : undefined,
+    };
   }
   if (!response.ok) return { kind: 'unreachable' };
-  return { kind: 'known', who: (await response.json()) as WhoIs };
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    return {
+      kind: 'invalid',
+      reason: `the upstream's /sdk/v1/whoami answered ${response.status} with no JSON`,
+    };
+  }
+  const who = whoIs(body);
+  return typeof who === 'string'
+    ? { kind: 'invalid', reason: `the upstream's /sdk/v1/whoami answer is not a key: ${who}` }
+    : { kind: 'known', who };
 }
 
 export function relayAuthenticator(options: RelayAuthOptions): Authenticator {
@@ -60,6 +117,7 @@ export function relayAuthenticator(options: RelayAuthOptions): Authenticator {
     const hash = createHash('sha256').update(authorization).digest('hex');
     const answer = await whoAmI(options.upstream, authorization, options.timeoutMs ?? 3000);
     if (answer.kind === 'unreachable') return remembered(hash);
+    if (answer.kind === 'invalid') return remembered(hash, answer.reason);
     if (answer.kind === 'refused') {
       throw new HttpProblem(
         answer.status,
@@ -86,13 +144,16 @@ export function relayAuthenticator(options: RelayAuthOptions): Authenticator {
     return inEnvironment(principal);
   };
 
-  const remembered = (hash: string): Principal => {
+  /** A key as last checked; `why` the upstream could not say (unreachable when absent). */
+  const remembered = (hash: string, why?: string): Principal => {
     const known = store.knownKey(hash);
     if (known === undefined) {
       throw new HttpProblem(
         503,
         'Service Unavailable',
-        'this relay cannot check a key it has not seen before while its upstream is unreachable; retry later',
+        why === undefined
+          ? 'this relay cannot check a key it has not seen before while its upstream is unreachable; retry later'
+          : `this relay cannot check a key it has not seen before: ${why}; retry later`,
         {},
         { 'retry-after': '5' },
       );
@@ -106,6 +167,11 @@ export function relayAuthenticator(options: RelayAuthOptions): Authenticator {
     });
   };
 
+  /**
+   * The principal as this relay serves it: of the relay's one environment. A key of all environments is
+   * narrowed to it, so that asking the relay for another environment is refused (403), never answered
+   * with the empty data the relay holds for it.
+   */
   const inEnvironment = (principal: Principal): Principal => {
     if (!environmentCovered(principal.environments, environment)) {
       throw new HttpProblem(
@@ -114,7 +180,7 @@ export function relayAuthenticator(options: RelayAuthOptions): Authenticator {
         `this relay serves environment "${environment}"; the key is for "${principal.environments.join('", "')}"`,
       );
     }
-    return principal;
+    return { ...principal, environments: [environment] };
   };
 
   return cachedAuthenticator(ask, options.clock, options.ttlMs ?? 60_000);

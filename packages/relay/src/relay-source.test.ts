@@ -54,7 +54,7 @@ describe('the relay’s copy', () => {
   it('ignores duplicated, late and out-of-order patches and older snapshots', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'switchyard-relay-source-'));
     try {
-      const store = new RelayStore(dir);
+      const store = await RelayStore.open(dir, 'sy_test-key');
       const source = new RelaySource(store, 'production');
       const applied: SourcePatch[] = [];
       source.start({ patch: (p) => applied.push(p), reload: () => {}, namespace: () => {} });
@@ -74,7 +74,7 @@ describe('the relay’s copy', () => {
       assert.equal(await source.changedSince('a/b', 'production', 2, 7), undefined);
       await store.close();
 
-      const reopened = new RelayStore(dir);
+      const reopened = await RelayStore.open(dir, 'sy_test-key');
       const again = new RelaySource(reopened, 'production');
       assert.equal(await again.head('a/b'), 7);
       assert.deepEqual(await collect(again, 'a/b'), [line('a/b/x', false, 2)]);
@@ -88,7 +88,7 @@ describe('the relay’s copy', () => {
   it('removes patched-away lines, replaces a namespace’s lines, and drops what a complete snapshot leaves out', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'switchyard-relay-source-'));
     try {
-      const store = new RelayStore(dir);
+      const store = await RelayStore.open(dir, 'sy_test-key');
       const source = new RelaySource(store, 'production');
       const reloaded: string[] = [];
       source.start({ patch: () => {}, reload: (ns) => reloaded.push(ns), namespace: () => {} });

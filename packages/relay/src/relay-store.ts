@@ -5,9 +5,16 @@
  * Writes are ordered and batched by lmdb-js; the relay serves a change from memory before it is on disk,
  * and resumes its upstream from the positions on disk, so a crash loses nothing the upstream cannot
  * send again. A position is never moved back: a patch or snapshot older than what is stored is ignored.
+ *
+ * Lines of flags whose values are sensitive are sealed (see `sealing.ts`) under a key derived from the
+ * relay's upstream key, which the directory never holds; every line carries a checksum
+ * (`stored-lines.ts`), checked when the directory is opened and whenever a line is read.
  */
+import { randomBytes } from 'node:crypto';
 import { lineIdentity, type RecordChange } from '@switchyard/core';
 import { type Database, open, type RootDatabase } from 'lmdb';
+import { LineSealer } from './sealing.js';
+import { StoredLines } from './stored-lines.js';
 
 export interface StoredPosition {
   seq: number;
@@ -27,6 +34,39 @@ export interface KnownKey {
 const SEPARATOR = '\u0000';
 const END = '\u{10FFFF}';
 
+/** The databases of the directory, and how many it may hold. */
+export const DATABASES = ['lines', 'positions', 'keys', 'meta'] as const;
+export const MAX_DBS = 8;
+
+/** What the directory keeps of the sealing key: its salt, and a check that tells the key again. */
+interface Sealing {
+  salt: string;
+  check: string;
+}
+
+/** The directory's sensitive lines were sealed with another upstream key than the one given. */
+export class SealedWithAnotherKeyError extends Error {
+  override name = 'SealedWithAnotherKeyError';
+}
+
+/** The directory's records do not read back as what this relay wrote (damaged, or not a relay's). */
+export class DamagedDataError extends Error {
+  override name = 'DamagedDataError';
+}
+
+const isPosition = (value: unknown): value is StoredPosition =>
+  typeof value === 'object' &&
+  value !== null &&
+  Number.isSafeInteger((value as StoredPosition).seq) &&
+  (value as StoredPosition).seq >= 0 &&
+  Number.isFinite((value as StoredPosition).committedAt);
+
+const isSealing = (value: unknown): value is Sealing =>
+  typeof value === 'object' &&
+  value !== null &&
+  typeof (value as Sealing).salt === 'string' &&
+  typeof (value as Sealing).check === 'string';
+
 export class RelayStore {
   private readonly root: RootDatabase;
   private readonly lines: Database<Buffer, string>;
@@ -35,14 +75,84 @@ export class RelayStore {
   private readonly meta: Database<unknown, string>;
   private readonly positions = new Map<string, StoredPosition>();
   private lastWrite: Promise<unknown> = Promise.resolve();
+  private codec!: StoredLines;
 
-  constructor(path: string) {
-    this.root = open({ path, maxDbs: 8 });
+  /**
+   * Opens the directory with the relay's upstream key `secret`. Throws, the directory closed,
+   * `SealedWithAnotherKeyError` when its sensitive lines were sealed with another key, and
+   * `DamagedDataError` when its positions, settings or lines do not read back.
+   */
+  static async open(path: string, secret: string): Promise<RelayStore> {
+    const store = new RelayStore(path);
+    try {
+      await store.useKey(secret, store.load());
+      store.verifyLines();
+    } catch (error) {
+      await store.root.close();
+      throw error;
+    }
+    return store;
+  }
+
+  private constructor(path: string) {
+    this.root = open({ path, maxDbs: MAX_DBS });
     this.lines = this.root.openDB({ name: 'lines', encoding: 'binary' });
     this.positionsDb = this.root.openDB({ name: 'positions' });
     this.keys = this.root.openDB({ name: 'keys' });
     this.meta = this.root.openDB({ name: 'meta' });
-    for (const { key, value } of this.positionsDb.getRange()) this.positions.set(key, value);
+  }
+
+  /** Reads the positions held, checking them and the directory's settings; returns its sealing. */
+  private load(): Sealing | undefined {
+    try {
+      for (const { key, value } of this.positionsDb.getRange()) {
+        if (!isPosition(value)) throw new Error(`the position of ${JSON.stringify(key)} is not one`);
+        this.positions.set(key, value);
+      }
+      const environment = this.meta.get('environment');
+      if (environment !== undefined && typeof environment !== 'string') throw new Error('no environment');
+      const sealing = this.meta.get('sealing');
+      if (sealing !== undefined && !isSealing(sealing)) throw new Error('no sealing salt');
+      return sealing;
+    } catch (error) {
+      throw new DamagedDataError(`its records do not read back: ${(error as Error).message}`, {
+        cause: error,
+      });
+    }
+  }
+
+  /**
+   * Seals with `secret`'s key from now on. A directory without sealing yet gets a salt, and the lines
+   * an older relay kept as they came are stored again (sealed when sensitive, with their checksum).
+   */
+  private async useKey(secret: string, sealing: Sealing | undefined): Promise<void> {
+    if (sealing !== undefined) {
+      const sealer = new LineSealer(secret, Buffer.from(sealing.salt, 'base64'));
+      if (sealer.check !== sealing.check) {
+        throw new SealedWithAnotherKeyError('its sensitive values are sealed with another upstream key');
+      }
+      this.codec = new StoredLines(sealer);
+      return;
+    }
+    const salt = randomBytes(16);
+    const sealer = new LineSealer(secret, salt);
+    this.codec = new StoredLines(sealer);
+    await this.root.transaction(() => {
+      const keys = [...this.lines.getKeys()];
+      for (const key of keys) this.lines.putSync(key, this.codec.encode(key, this.lines.get(key)!));
+      this.meta.putSync('sealing', { salt: salt.toString('base64'), check: sealer.check });
+    });
+  }
+
+  /** Checks every line's checksum; throws `DamagedDataError` at the first that fails. */
+  private verifyLines(): void {
+    for (const { key, value } of this.lines.getRange()) {
+      try {
+        this.codec.check(key, value);
+      } catch (error) {
+        throw new DamagedDataError((error as Error).message, { cause: error });
+      }
+    }
   }
 
   /** The environment this directory holds, once known. */
@@ -78,8 +188,8 @@ export class RelayStore {
   async *namespaceLines(namespace: string, pageSize = 1000): AsyncGenerator<string[]> {
     await this.lastWrite;
     let page: string[] = [];
-    for (const { value } of this.lines.getRange(rangeOf(namespace))) {
-      page.push(value.toString('utf8'));
+    for (const { key, value } of this.lines.getRange(rangeOf(namespace))) {
+      page.push(this.codec.decode(key, value));
       if (page.length === pageSize) {
         yield page;
         page = [];
@@ -106,7 +216,10 @@ export class RelayStore {
     this.positions.set(namespace, position);
     this.lastWrite = this.root.childTransaction(() => {
       this.removeLinesSync(namespace);
-      for (const line of lines) this.lines.putSync(namespace + SEPARATOR + identityOfBytes(line), line);
+      for (const line of lines) {
+        const key = namespace + SEPARATOR + identityOfBytes(line);
+        this.lines.putSync(key, this.codec.encode(key, line));
+      }
       this.positionsDb.putSync(namespace, position);
     });
     return true;
@@ -134,7 +247,7 @@ export class RelayStore {
       for (const change of changes) {
         const key = namespace + SEPARATOR + lineIdentity(change.line);
         if (change.op === 'remove') this.lines.removeSync(key);
-        else this.lines.putSync(key, Buffer.from(change.line, 'utf8'));
+        else this.lines.putSync(key, this.codec.encode(key, Buffer.from(change.line, 'utf8')));
       }
       this.positionsDb.putSync(namespace, position);
     });

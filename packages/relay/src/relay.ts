@@ -9,13 +9,13 @@
  */
 import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { UpstreamFeed, type UpstreamFeedOptions } from '@switchyard/sdk';
+import { readBody, UpstreamError, UpstreamFeed, type UpstreamFeedOptions } from '@switchyard/sdk';
 import { credentials, HttpProblem, mountDelivery, sendProblem } from '@switchyard/server';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { collectDefaultMetrics, Registry } from 'prom-client';
+import { openRelayStore } from './open-store.js';
 import { relayAuthenticator, whoAmI } from './relay-auth.js';
 import { RelaySource } from './relay-source.js';
-import { RelayStore } from './relay-store.js';
 
 export interface RelayOptions {
   /** Base URL of the upstream server or relay. */
@@ -32,9 +32,14 @@ export interface RelayOptions {
   namespaces?: readonly string[];
   heartbeatMs?: number;
   logLevel?: string | false;
+  /** Where log lines go (standard output when absent). */
+  logStream?: { write(line: string): void };
   /** Settings of the upstream feed (retry timings, say). */
   feed?: Partial<UpstreamFeedOptions>;
 }
+
+/** Longest answer of the upstream to passed-on exposures: a count of what it took, a problem at most. */
+const MAX_EXPOSURES_ANSWER_BYTES = 64 * 1024;
 
 export type CircuitState = 'closed' | 'half-open' | 'open';
 const CIRCUIT_VALUE: Record<CircuitState, number> = { closed: 0, 'half-open': 1, open: 2 };
@@ -49,10 +54,17 @@ export interface RunningRelay {
   close(): Promise<void>;
 }
 
-/** The environment of the relay's key, asked of the upstream; undefined when it cannot be reached. */
-async function environmentOfKey(upstream: string, sdkKey: string): Promise<string | undefined> {
+/**
+ * The environment of the relay's key, asked of the upstream; when the upstream cannot say (unreachable,
+ * or an answer that is not a key's description), why. Throws when the upstream refuses the key.
+ */
+async function environmentOfKey(
+  upstream: string,
+  sdkKey: string,
+): Promise<{ environment: string } | { unknown: string }> {
   const answer = await whoAmI(upstream, `Bearer ${sdkKey}`, 5000);
-  if (answer.kind === 'unreachable') return undefined;
+  if (answer.kind === 'unreachable') return { unknown: `cannot reach its upstream ${upstream}` };
+  if (answer.kind === 'invalid') return { unknown: answer.reason };
   if (answer.kind === 'refused') {
     throw new Error(`the upstream refused the relay's --sdk-key (HTTP ${answer.status})`);
   }
@@ -60,7 +72,7 @@ async function environmentOfKey(upstream: string, sdkKey: string): Promise<strin
   if (environments.length !== 1) {
     throw new Error(`the relay's --sdk-key must belong to one environment (it has ${environments.length})`);
   }
-  return environments[0];
+  return { environment: environments[0]! };
 }
 
 export async function startRelay(
@@ -69,16 +81,28 @@ export async function startRelay(
 ): Promise<RunningRelay> {
   const dir = resolve(options.data);
   mkdirSync(dir, { recursive: true });
-  const store = new RelayStore(dir);
+  const app = Fastify({
+    logger:
+      options.logLevel === false
+        ? false
+        : {
+            level: options.logLevel ?? 'info',
+            ...(options.logStream === undefined ? {} : { stream: options.logStream }),
+          },
+  });
+  app.setErrorHandler((error, request, reply) => sendProblem(error, request, reply));
+  // The upstream is asked first: a key it refuses stops the relay before its copy is touched.
+  const asked = await environmentOfKey(options.upstream, options.sdkKey);
+  const store = await openRelayStore(dir, options.sdkKey, 'environment' in asked, (line) =>
+    app.log.error(line),
+  );
   const clock = Date.now;
   const stored = store.environment;
-  const asked = await environmentOfKey(options.upstream, options.sdkKey);
-  const environment = asked ?? stored;
+  const environment = 'environment' in asked ? asked.environment : stored;
   if (environment === undefined) {
     await store.close();
-    throw new Error(
-      `the relay has no data in ${dir} and cannot reach its upstream ${options.upstream}; start it once with the upstream up`,
-    );
+    const why = 'unknown' in asked ? asked.unknown : '';
+    throw new Error(`the relay has no data in ${dir}, and ${why}; start it once with the upstream up`);
   }
   if (stored !== undefined && stored !== environment) {
     await store.close();
@@ -99,8 +123,6 @@ export async function startRelay(
 
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, labels: { region: options.region } });
-  const app = Fastify({ logger: options.logLevel === false ? false : { level: options.logLevel ?? 'info' } });
-  app.setErrorHandler((error, request, reply) => sendProblem(error, request, reply));
 
   let delivery: ReturnType<typeof mountDelivery> | undefined;
   const source = new RelaySource(store, environment, (committedAt) => {
@@ -120,6 +142,11 @@ export async function startRelay(
     health: () => ({ stale: circuit !== 'closed' || upstreamStale > 0, staleSeconds: staleSeconds() }),
   });
   const { metrics } = delivery;
+  if ('unknown' in asked) {
+    app.log.warn(
+      `relay: the upstream could not say whose the relay's key is (${asked.unknown}); serving the data in ${dir} for environment "${environment}" while it retries`,
+    );
+  }
   metrics.staleness.set({ region: options.region }, 0);
   const setCircuit = (next: CircuitState) => {
     if (next !== circuit) app.log.info({ from: circuit, to: next }, 'relay: upstream circuit');
@@ -178,10 +205,11 @@ export async function startRelay(
     metrics.staleness.set({ region: options.region }, staleSeconds());
     return reply.type(registry.contentType).send(await registry.metrics());
   });
-  // Exposures go on to the upstream as they came, with the SDK's own key.
+  // Exposures go on to the upstream as they came, with the SDK's own key; its answer is passed back.
   app.post('/events/v1', { bodyLimit: 1024 * 1024 }, async (request, reply) => {
     const authorization = credentials(request);
     let response: Response;
+    let body: Buffer;
     try {
       response = await fetch(`${options.upstream.replace(/\/+$/, '')}/events/v1`, {
         method: 'POST',
@@ -189,7 +217,15 @@ export async function startRelay(
         body: JSON.stringify(request.body),
         signal: AbortSignal.timeout(5000),
       });
-    } catch {
+      body = await readBody(response, { maxBytes: MAX_EXPOSURES_ANSWER_BYTES, what: 'exposures answer' });
+    } catch (error) {
+      if (error instanceof UpstreamError) {
+        throw new HttpProblem(
+          502,
+          'Bad Gateway',
+          `the relay's upstream answered exposures badly: ${error.message}`,
+        );
+      }
       throw new HttpProblem(
         503,
         'Service Unavailable',
@@ -201,7 +237,7 @@ export async function startRelay(
     return reply
       .code(response.status)
       .type(response.headers.get('content-type') ?? 'application/json')
-      .send(await response.text());
+      .send(body);
   });
 
   const address = await app.listen({ port: options.port, host: options.host });

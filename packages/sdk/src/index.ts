@@ -17,6 +17,7 @@ export {
 } from './client/client.js';
 export type { Exposure, ExposureOptions, ExposureStats } from './exposures/reporter.js';
 export { backoffDelay } from './feed/backoff.js';
+export { type BodyLimits, readBody } from './feed/body.js';
 export {
   type ConnectionState,
   type HeartbeatEvent,

@@ -23,7 +23,7 @@ export const TAB = 0x09;
 export const NEWLINE = 0x0a;
 
 /** What a flag line's JSON starts with when the flag's values are sensitive (`flagLine` puts it first). */
-const SENSITIVE_MARK = '{"sensitive":true,';
+export const SENSITIVE_MARK = '{"sensitive":true,';
 
 /** One flag's line, without its newline; the server caches these per flag. */
 export function flagLine(record: FlagRecord): string {

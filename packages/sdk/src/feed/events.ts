@@ -2,9 +2,9 @@
  * What an `UpstreamFeed` hands out, and the reading of the stream's event bodies (spec/protocol.md,
  * "The stream").
  */
-import type { SnapshotHeader } from '@switchyard/core';
+import { names, readHeader, type SnapshotHeader } from '@switchyard/core';
 import { type Positions, positionsOfHeader } from './positions.js';
-import { parseRecordLine, type RecordChange } from './records.js';
+import { namespaceOf, parseRecordLine, type RecordChange } from './records.js';
 
 /** A snapshot: the whole selection (from GET /sdk/v1/snapshot) or some namespaces (a stream `snapshot`). */
 export interface SnapshotEvent {
@@ -97,7 +97,49 @@ export class UpstreamError extends Error {
   }
 }
 
-/** A patch event's body: its header line, then its record lines. Throws `UpstreamError` when malformed. */
+const isNamespace = (value: unknown): value is string =>
+  typeof value === 'string' && value.length <= names.NAMESPACE.maxLength && names.NAMESPACE.regex.test(value);
+
+/**
+ * A snapshot's header, checked: the snapshot format, the environment `expected` (when the feed knows
+ * it), and positions that are namespaces with sequence numbers. Throws `UpstreamError` otherwise, so
+ * that a snapshot of another environment, or one whose header cannot say what it covers, never
+ * replaces data (a `complete` snapshot with an unreadable `namespaces` would drop everything held).
+ */
+export function readSnapshotHeader(
+  bytes: Buffer,
+  expected: string | undefined,
+): { header: SnapshotHeader; bodyStart: number; positions: Positions } {
+  let read: { header: SnapshotHeader; bodyStart: number };
+  try {
+    read = readHeader(bytes);
+  } catch (error) {
+    throw asUpstreamError(error, 'bad snapshot');
+  }
+  const { header } = read;
+  if (expected !== undefined && header.environment !== expected) {
+    throw new UpstreamError(
+      `the upstream sent a snapshot of environment "${header.environment.slice(0, 64)}", not "${expected}"`,
+    );
+  }
+  const given = header.namespaces;
+  if (typeof given !== 'object' || given === null || Array.isArray(given)) {
+    throw new UpstreamError('bad snapshot header: "namespaces" is not an object of positions');
+  }
+  for (const [namespace, seq] of Object.entries(given)) {
+    if (!isNamespace(namespace) || typeof seq !== 'number' || !Number.isSafeInteger(seq) || seq < 0) {
+      throw new UpstreamError(
+        `bad snapshot header: ${JSON.stringify(namespace).slice(0, 200)} is not a namespace with a position`,
+      );
+    }
+  }
+  return { ...read, positions: positionsOfHeader(header) };
+}
+
+/**
+ * A patch event's body: its header line, then its record lines, every one of the patch's namespace.
+ * Throws `UpstreamError` when malformed.
+ */
 export function parsePatch(body: string): PatchEvent {
   const newline = body.indexOf('\n');
   const first = newline === -1 ? body : body.slice(0, newline);
@@ -108,7 +150,7 @@ export function parsePatch(body: string): PatchEvent {
     throw new UpstreamError(`bad patch header: ${first.slice(0, 200)}`);
   }
   const { namespace, seq } = meta;
-  if (typeof namespace !== 'string' || typeof seq !== 'number' || !Number.isSafeInteger(seq)) {
+  if (!isNamespace(namespace) || typeof seq !== 'number' || !Number.isSafeInteger(seq) || seq < 0) {
     throw new UpstreamError(`bad patch header: ${first.slice(0, 200)}`);
   }
   const changes: RecordChange[] = [];
@@ -116,7 +158,9 @@ export function parsePatch(body: string): PatchEvent {
     for (const line of body.slice(newline + 1).split('\n')) {
       if (line === '') continue;
       const change = parseRecordLine(line);
-      if (change === undefined) throw new UpstreamError(`bad patch line: ${line.slice(0, 200)}`);
+      if (change === undefined || namespaceOf(change.key) !== namespace) {
+        throw new UpstreamError(`bad patch line for namespace ${namespace}: ${line.slice(0, 200)}`);
+      }
       changes.push(change);
     }
   }

@@ -5,21 +5,22 @@
  * snapshots and patches, in order, and the positions they bring; the SDK's client and the relay both
  * build on it.
  */
-import { readHeader, type SnapshotHeader } from '@switchyard/core';
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
 import { Emitter } from '../emitter.js';
 import { backoffDelay } from './backoff.js';
+import { readBody } from './body.js';
 import {
   asUpstreamError,
   type ConnectionState,
   httpError,
   parseHeartbeat,
   parsePatch,
+  readSnapshotHeader,
   type StateEvent,
   UpstreamError,
   type UpstreamFeedEvents,
 } from './events.js';
-import { encodePositions, type Positions, positionsOfHeader } from './positions.js';
+import { encodePositions, type Positions } from './positions.js';
 
 export interface UpstreamFeedOptions {
   /** Base URL of the server or relay, e.g. `https://flags.example.com`. */
@@ -39,7 +40,10 @@ export interface UpstreamFeedOptions {
    * skips the first snapshot and resumes the stream from them.
    */
   initialPositions?: Positions;
-  /** First reconnection delay; the server's `retry:` field replaces it. Default 1 s. */
+  /**
+   * First reconnection delay. The server's `retry:` field may lengthen it (up to `maxRetryMs`), never
+   * shorten it: an upstream cannot make the feed reconnect in a tight loop. Default 1 s.
+   */
   initialRetryMs?: number;
   /** Longest reconnection delay. Default 30 s. */
   maxRetryMs?: number;
@@ -47,10 +51,26 @@ export interface UpstreamFeedOptions {
   streamFailuresBeforePolling?: number;
   /** While it polls instead of streaming, how often it tries the stream again. Default 60 s. */
   streamRetryIntervalMs?: number;
-  /** A stream that sends nothing (not even a heartbeat) for this long is dropped. Default 45 s. */
+  /**
+   * A stream that sends nothing (not even a heartbeat) for this long is dropped, and a snapshot response
+   * whose body sends nothing for this long is cut. Default 45 s.
+   */
   readTimeoutMs?: number;
   /** Longest wait for a snapshot response, body included. Default 30 s. */
   requestTimeoutMs?: number;
+  /**
+   * Longest stream event, in characters (its data lines together, or one unfinished line). A longer one
+   * drops the connection, and the next attempt takes a snapshot first (a snapshot too large for one
+   * stream event then comes by `GET`, within `maxSnapshotBytes`). Default 16 Mi.
+   */
+  maxEventLength?: number;
+  /**
+   * Longest a stream may go on sending without completing an event (heartbeats are events): an event
+   * that trickles forever is cut. Default 60 s.
+   */
+  eventTimeoutMs?: number;
+  /** Longest snapshot response, in bytes; a longer one is refused. Default 1 GiB. */
+  maxSnapshotBytes?: number;
 }
 
 const SNAPSHOT_TYPE = 'application/vnd.switchyard.snapshot';
@@ -69,6 +89,9 @@ interface Settings {
   streamRetryIntervalMs: number;
   readTimeoutMs: number;
   requestTimeoutMs: number;
+  maxEventLength: number;
+  eventTimeoutMs: number;
+  maxSnapshotBytes: number;
 }
 
 interface StreamOutcome {
@@ -77,6 +100,8 @@ interface StreamOutcome {
   /** The upstream answered at all (an unreachable upstream says nothing about streaming itself). */
   answered: boolean;
   error: UpstreamError | undefined;
+  /** It was cut inside an event (too long, or never finished): the next attempt takes a snapshot first. */
+  resync: boolean;
 }
 
 /**
@@ -91,13 +116,20 @@ interface StreamOutcome {
  * - Patches of a namespace are delivered in increasing `seq`.
  * - Failures never throw out of the feed; they show as `state` events, and the feed retries with
  *   exponential backoff and full jitter until `close()`.
+ * - What the upstream sends is bounded and checked: a stream event longer than `maxEventLength` or
+ *   never finished within `eventTimeoutMs`, a snapshot larger than `maxSnapshotBytes` or slower than
+ *   the timeouts, a snapshot of another environment than the feed's (the one asked for, else the first
+ *   one received), or malformed positions and patches all drop the connection, which is retried.
  */
 export class UpstreamFeed {
   private readonly settings: Settings;
   private readonly events = new Emitter<UpstreamFeedEvents>();
   private held: Record<string, number>;
+  /** The environment snapshots must be of: the one asked for, else the first one received. */
+  private environment: string | undefined;
   private etag: string | undefined;
   private retryBaseMs: number;
+  private readonly initialRetryMs: number;
   private omitSince = false;
   private current: ConnectionState = 'connecting';
   private closed = false;
@@ -119,9 +151,14 @@ export class UpstreamFeed {
       streamRetryIntervalMs: options.streamRetryIntervalMs ?? 60_000,
       readTimeoutMs: options.readTimeoutMs ?? 45_000,
       requestTimeoutMs: options.requestTimeoutMs ?? 30_000,
+      maxEventLength: options.maxEventLength ?? 16 * 1024 * 1024,
+      eventTimeoutMs: options.eventTimeoutMs ?? 60_000,
+      maxSnapshotBytes: options.maxSnapshotBytes ?? 1024 * 1024 * 1024,
     };
-    this.retryBaseMs = options.initialRetryMs ?? 1000;
+    this.initialRetryMs = options.initialRetryMs ?? 1000;
+    this.retryBaseMs = this.initialRetryMs;
     this.held = { ...options.initialPositions };
+    this.environment = options.environment;
   }
 
   /** The positions of the data delivered so far (a copy). */
@@ -200,6 +237,7 @@ export class UpstreamFeed {
       lastStreamTry = Date.now();
       const outcome = await this.stream();
       if (this.closed) break;
+      if (outcome.resync) needSnapshot = true;
       if (outcome.healthy) {
         failures = 1; // the first reconnection after a good stream waits up to one base delay
         streamFailures = 0;
@@ -285,7 +323,11 @@ export class UpstreamFeed {
         return;
       }
       if (response.status !== 200) throw await httpError(response, 'snapshot');
-      const bytes = await readBody(response);
+      const bytes = await readBody(response, {
+        maxBytes: this.settings.maxSnapshotBytes,
+        what: 'snapshot',
+        idle: { ms: this.settings.readTimeoutMs, abort: (error) => controller.abort(error) },
+      });
       this.deliverSnapshot(bytes, true, 'poll');
       this.etag = response.headers.get('etag') ?? undefined;
     } catch (error) {
@@ -300,16 +342,23 @@ export class UpstreamFeed {
 
   /** Opens the stream and follows it until it ends; never throws. */
   private async stream(): Promise<StreamOutcome> {
-    if (this.closed) return { healthy: false, answered: false, error: undefined };
+    if (this.closed) return { healthy: false, answered: false, error: undefined, resync: false };
     const controller = new AbortController();
     this.inflight = controller; // from here on, close() aborts it
     let healthy = false;
     let answered = false;
     let badData = false;
+    let resync = false;
     let failure: UpstreamError | undefined;
     const stop = (error: UpstreamError) => {
       failure ??= error;
       controller.abort(error);
+    };
+    /** Cuts the stream inside an event: the data it was sending is lost, so a snapshot comes next. */
+    const cut = (error: UpstreamError) => {
+      badData = true;
+      resync = true;
+      stop(error);
     };
     let idle: NodeJS.Timeout | undefined;
     const touch = () => {
@@ -319,17 +368,34 @@ export class UpstreamFeed {
         this.settings.readTimeoutMs,
       );
     };
+    const { maxEventLength, eventTimeoutMs } = this.settings;
+    let unfinished: NodeJS.Timeout | undefined;
+    const eventDone = () => {
+      clearTimeout(unfinished);
+      unfinished = setTimeout(
+        () => cut(new UpstreamError(`the stream completed no event for ${eventTimeoutMs} ms`)),
+        eventTimeoutMs,
+      );
+    };
     // A stream opened without positions starts with a snapshot of the whole selection.
     const since = this.omitSince ? '' : encodePositions(this.held);
     let opening = since === '';
     const parser = createParser({
+      // The parser holds an unfinished line and an event's data lines; beyond this it stops holding them.
+      maxBufferSize: maxEventLength,
+      onError: (error) => {
+        if (error.type === 'max-buffer-size-exceeded') {
+          cut(new UpstreamError(`the stream sent an event longer than ${maxEventLength} characters`));
+        }
+      },
       onRetry: (ms) => {
         healthy = true;
-        if (ms > 0) this.retryBaseMs = ms;
+        this.retryBaseMs = Math.min(Math.max(ms, this.initialRetryMs), this.settings.maxRetryMs);
       },
       onEvent: (message) => {
         healthy = true;
         if (failure !== undefined) return;
+        eventDone();
         try {
           this.handleMessage(message, opening);
           if (message.event === 'snapshot') opening = false;
@@ -378,6 +444,7 @@ export class UpstreamFeed {
       }
       if (response.body === null) throw new UpstreamError('the stream has no body');
       this.setState({ state: 'streaming' });
+      eventDone();
       const decoder = new TextDecoder();
       for await (const chunk of response.body) {
         touch();
@@ -390,10 +457,11 @@ export class UpstreamFeed {
       }
     } finally {
       clearTimeout(idle);
+      clearTimeout(unfinished);
       if (!controller.signal.aborted) controller.abort();
       if (this.inflight === controller) this.inflight = undefined;
     }
-    return { healthy: healthy && !badData, answered, error: failure };
+    return { healthy: healthy && !badData, answered, error: failure, resync };
   }
 
   /** Handles one stream event; `opening` when it is the first snapshot of a stream opened without positions. */
@@ -419,14 +487,7 @@ export class UpstreamFeed {
    * without positions. Other stream snapshots cover the namespaces of their header.
    */
   private deliverSnapshot(bytes: Buffer, opening: boolean, source: 'poll' | 'stream'): void {
-    let header: SnapshotHeader;
-    let bodyStart: number;
-    try {
-      ({ header, bodyStart } = readHeader(bytes));
-    } catch (error) {
-      throw asUpstreamError(error, 'bad snapshot');
-    }
-    const positions = positionsOfHeader(header);
+    const { header, bodyStart, positions } = readSnapshotHeader(bytes, this.environment);
     // The header says what it covers, when the upstream tells; older upstreams leave it to how it came.
     const complete = typeof header.complete === 'boolean' ? header.complete : opening;
     // A reset replaces its namespaces even where the feed holds a later position: the upstream's
@@ -439,6 +500,7 @@ export class UpstreamFeed {
     }
     if (!complete && namespaces.length === 0) return;
     this.events.emit('snapshot', { bytes, header, bodyStart, positions, namespaces, complete, source });
+    this.environment ??= header.environment;
     const next: Record<string, number> = complete ? {} : { ...this.held };
     if (complete) {
       for (const [ns, seq] of Object.entries(this.held)) if (ns in positions) next[ns] = seq;
@@ -458,25 +520,4 @@ export class UpstreamFeed {
   private deliverHeartbeat(body: string): void {
     this.events.emit('heartbeat', parseHeartbeat(body));
   }
-}
-
-/**
- * A response's body in one buffer. perf: with a Content-Length (the server sends one) the bytes are
- * copied once into a buffer of that size, instead of collected and joined, which would briefly hold a
- * million-flag snapshot twice.
- */
-async function readBody(response: Response): Promise<Buffer> {
-  const length = Number(response.headers.get('content-length'));
-  if (response.body === null || !Number.isSafeInteger(length) || length <= 0) {
-    return Buffer.from(await response.arrayBuffer());
-  }
-  const out = Buffer.allocUnsafe(length);
-  let at = 0;
-  for await (const chunk of response.body) {
-    if (at + chunk.length > length) throw new UpstreamError('the snapshot is longer than its Content-Length');
-    out.set(chunk, at);
-    at += chunk.length;
-  }
-  if (at !== length) throw new UpstreamError(`the snapshot ended after ${at} of ${length} bytes`);
-  return out;
 }
