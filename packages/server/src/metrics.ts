@@ -23,6 +23,11 @@ export interface Metrics {
   exposureFlushFailures: Counter;
   /** Exposures (their counts) given up because the in-memory aggregate was full after failed flushes. */
   exposureCountsDropped: Counter;
+  /**
+   * Exposure events left out as invalid (the rest of their batch is counted), by reason: the field at
+   * fault (`hour`: dated before 1970; `count`, …), or `count-overflow` when a counter would pass 2^53 - 1.
+   */
+  exposuresRefused: Counter<'reason'>;
   /** Exposure events a forwarding sink gave up on, by sink and reason. */
   exposureSinkDropped: Counter<'sink' | 'reason'>;
   /** Give this to the `FlagStore` (its `observe` option) to measure store latency. */
@@ -88,6 +93,12 @@ export function createMetrics(): Metrics {
     exposureCountsDropped: new Counter({
       name: 'switchyard_exposure_counts_dropped_total',
       help: 'Exposures given up because the in-memory aggregate was full after failed flushes',
+      registers: [registry],
+    }),
+    exposuresRefused: new Counter({
+      name: 'switchyard_exposures_refused_total',
+      help: 'Exposure events left out as invalid (the rest of their batch is counted), by reason',
+      labelNames: ['reason'],
       registers: [registry],
     }),
     exposureSinkDropped: new Counter({

@@ -27,7 +27,13 @@ export {
   StoreValidationError,
   UnavailableError,
 } from './errors.js';
-export { type ExposureCount, Exposures, hourOf } from './exposures.js';
+export {
+  type ExposureCount,
+  Exposures,
+  exposureProblem,
+  hourOf,
+  type RefusedExposure,
+} from './exposures.js';
 export { type FeedListener, Ledger, type Subscription } from './feed.js';
 export { withoutVersion } from './flag-records.js';
 export { type EnvironmentRecord, Flags, type FlagView } from './flags.js';

@@ -14,7 +14,7 @@
  * apply to it.
  */
 import { splitKey } from '@switchyard/core';
-import { hourOf } from '@switchyard/store';
+import { exposureProblem, hourOf } from '@switchyard/store';
 import type { FastifyInstance, FastifyRequest, FastifySchemaValidationError } from 'fastify';
 import type { RouteDeps } from '../api/flags.js';
 import { authenticate, authorize, inNamespaces, isSdkRole, type Principal } from '../governance/access.js';
@@ -183,7 +183,14 @@ export function exposureRoutes(app: FastifyInstance, deps: ExposureDeps): void {
           202: json(
             {
               type: 'object',
-              properties: { accepted: { type: 'integer', description: 'events accepted' } },
+              properties: {
+                accepted: { type: 'integer', description: 'events accepted' },
+                dropped: {
+                  type: 'integer',
+                  description:
+                    'events left out as invalid (dated before 1970), present when there are any; the others were accepted',
+                },
+              },
               required: ['accepted'],
               additionalProperties: false,
             },
@@ -240,7 +247,14 @@ export function exposureRoutes(app: FastifyInstance, deps: ExposureDeps): void {
           MAX_COUNT,
           Math.max(1, Math.round((event.count ?? 1) / (event.sampleRate ?? 1))),
         );
-        counts.push({ flag: event.flag, variant: event.variant, hour: hourOf(time), count });
+        const entry = { flag: event.flag, variant: event.variant, hour: hourOf(time), count };
+        // One bad event is left out and counted; the rest of the batch is accepted.
+        const issue = exposureProblem(entry);
+        if (issue !== undefined) {
+          metrics.exposuresRefused.inc({ reason: issue.path });
+          continue;
+        }
+        counts.push(entry);
         if (forwarding) forwarded.push({ ...event, environment, time: new Date(time).toISOString(), count });
       }
       if (!aggregator.add(environment, counts)) {
@@ -252,7 +266,8 @@ export function exposureRoutes(app: FastifyInstance, deps: ExposureDeps): void {
           { 'retry-after': '1' },
         );
       }
-      metrics.exposuresAccepted.inc({ environment }, body.events.length);
+      const dropped = body.events.length - counts.length;
+      metrics.exposuresAccepted.inc({ environment }, counts.length);
       if (forwarded.length > 0) {
         const batch: ExposureBatch = {
           environment,
@@ -267,7 +282,9 @@ export function exposureRoutes(app: FastifyInstance, deps: ExposureDeps): void {
           }
         }
       }
-      return reply.code(202).send({ accepted: body.events.length });
+      return reply
+        .code(202)
+        .send(dropped === 0 ? { accepted: counts.length } : { accepted: counts.length, dropped });
     },
   );
 
