@@ -30,6 +30,8 @@ export interface Metrics {
   exposuresRefused: Counter<'reason'>;
   /** Exposure events a forwarding sink gave up on, by sink and reason. */
   exposureSinkDropped: Counter<'sink' | 'reason'>;
+  /** Damage found in the store (records failing their checksums, ledgers not verifying), by kind. */
+  storeDamage: Counter<'kind'>;
   /** Give this to the `FlagStore` (its `observe` option) to measure store latency. */
   observeStore: StoreObserver;
 }
@@ -105,6 +107,12 @@ export function createMetrics(): Metrics {
       name: 'switchyard_exposure_sink_dropped_total',
       help: 'Exposure events a forwarding sink gave up on, by sink and reason',
       labelNames: ['sink', 'reason'],
+      registers: [registry],
+    }),
+    storeDamage: new Counter({
+      name: 'switchyard_store_damage_total',
+      help: 'Damage found in the store (records failing their checksums, ledgers not verifying), by kind',
+      labelNames: ['kind'],
       registers: [registry],
     }),
     observeStore: (operation, seconds, ok) =>

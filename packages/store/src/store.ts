@@ -7,6 +7,7 @@ import { Delivery } from './delivery.js';
 import { Exposures } from './exposures.js';
 import { Ledger } from './feed.js';
 import { Flags } from './flags.js';
+import { Integrity, VerifiedAdapter } from './integrity.js';
 import { ObservedAdapter, type StoreObserver } from './observed.js';
 import { Queries } from './queries.js';
 import { Segments } from './segments.js';
@@ -40,10 +41,16 @@ export class FlagStore {
   /** What delivery (snapshots, patches) reads. */
   readonly delivery: Delivery;
 
+  /** The adapter as the store uses it: measured (`observe`), and checked by `integrity`. */
   readonly adapter: StoreAdapter;
+  /** Damage found in what the store read (records failing their checksums, ledgers not verifying). */
+  readonly integrity = new Integrity();
 
   constructor(adapter: StoreAdapter, options: FlagStoreOptions = {}) {
-    this.adapter = options.observe === undefined ? adapter : new ObservedAdapter(adapter, options.observe);
+    this.adapter = new VerifiedAdapter(
+      options.observe === undefined ? adapter : new ObservedAdapter(adapter, options.observe),
+      this.integrity,
+    );
     const clock = options.clock ?? Date.now;
     const writer = new Writer(this.adapter, {
       clock,
@@ -51,7 +58,11 @@ export class FlagStore {
     });
     this.flags = new Flags(this.adapter, writer, options.historyLimit ?? 100, options.encryptionKeys);
     this.queries = new Queries(this.adapter, clock, options.encryptionKeys);
-    this.ledger = new Ledger(this.adapter, { clock, pollIntervalMs: options.feedPollIntervalMs ?? 1000 });
+    this.ledger = new Ledger(
+      this.adapter,
+      { clock, pollIntervalMs: options.feedPollIntervalMs ?? 1000 },
+      this.integrity,
+    );
     this.segments = new Segments(this.adapter, writer, async () =>
       (await this.flags.environments()).map((e) => e.name),
     );

@@ -27,6 +27,7 @@ import type {
 } from '../contract.js';
 import { UnavailableError } from '../errors.js';
 import { chainHash, GENESIS } from '../ledger.js';
+import { checkDataDirectory, markInitialised } from './lmdb-files.js';
 import { KEY_FORMAT, keyBounds, migrateKeys, recordKey, recordPath } from './lmdb-keys.js';
 
 export interface LmdbAdapterOptions {
@@ -86,7 +87,12 @@ export class LmdbAdapter implements StoreAdapter {
   private readonly pending = new Map<string, PendingHead>();
   private closed = false;
 
+  /**
+   * Opens the store in `options.path`, after checking its files (`checkDataDirectory`): throws
+   * `DataFileError`, with a one-line reason, for a store whose data file was lost, truncated or damaged.
+   */
   constructor(options: LmdbAdapterOptions) {
+    checkDataDirectory(options.path);
     this.root = open({ path: options.path, maxDbs: 8, noSync: options.noSync === true });
     this.records = this.root.openDB<Buffer, Buffer>({
       name: 'records',
@@ -113,6 +119,7 @@ export class LmdbAdapter implements StoreAdapter {
         meta.putSync('keyFormat', KEY_FORMAT);
       });
     }
+    markInitialised(options.path);
   }
 
   private check(): void {
