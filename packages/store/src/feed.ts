@@ -72,6 +72,8 @@ export class Ledger {
     const head = await this.adapter.ledgerHead(namespace);
     let result: VerifyResult;
     try {
+      const unreadable = await this.adapter.checkLedger?.(namespace);
+      if (unreadable !== undefined) throw new Error(unreadable);
       result = await verifyChain(head, this.entries(namespace, (head.checkpoint?.seq ?? 0) + 1));
     } catch (error) {
       if (error instanceof UnavailableError) throw error;

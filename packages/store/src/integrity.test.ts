@@ -109,6 +109,33 @@ describe('damage on disk', () => {
     }
   });
 
+  test('a damaged ledger page is reported by verify instead of taking the process down', async () => {
+    const dir = await storeWith(async (store) => {
+      for (let i = 0; i < 60; i++) {
+        await store.flags.create(flag(`damage/p/flag-${i}`), { actor: 'tester', reason: `page-needle-${i}` });
+      }
+    });
+    // Zeroes the page holding an event in the middle of the ledger: LMDB aborts the process reading it.
+    const file = join(dir, 'data.mdb');
+    const bytes = readFileSync(file);
+    const at = bytes.indexOf(Buffer.from('page-needle-30'));
+    assert.ok(at > 0);
+    bytes.fill(0, at - (at % 4096), at - (at % 4096) + 4096);
+    writeFileSync(file, bytes);
+    const store = new FlagStore(new LmdbAdapter({ path: dir }));
+    try {
+      const verified = await store.ledger.verify('damage/p');
+      assert.equal(verified.ok, false);
+      assert.match(verified.problem?.reason ?? '', /cannot be read: .*the data file has a damaged page/);
+      await assert.rejects(
+        store.flags.create(flag('damage/p/more'), actor),
+        /"damage\/p" is refused writes: its ledger does not verify/,
+      );
+    } finally {
+      await store.close();
+    }
+  });
+
   test('records carry a checksum; records written before checksums still load', () => {
     const bytes = encodeRecord({ a: 'value' });
     assert.equal(recordDamage(bytes), undefined);

@@ -130,6 +130,10 @@ export class VerifiedAdapter implements StoreAdapter {
     return this.inner.commit(commit);
   }
 
+  async checkLedger(namespace: string): Promise<string | undefined> {
+    return this.inner.checkLedger?.(namespace);
+  }
+
   readLedger(namespace: string, fromSeq: number, limit: number): Promise<LedgerEntry[]> {
     return this.inner.readLedger(namespace, fromSeq, limit);
   }

@@ -8,6 +8,7 @@
  * - `data.mdb`'s two meta pages are read and checked: LMDB's magic and data version, a page size LMDB
  *   can have, and the last page the newer one names lying within the file.
  */
+import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import {
   closeSync,
@@ -21,6 +22,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { StoreError } from '../errors.js';
 
 /** The data directory cannot be used as it is; the message is one line saying why and what to do. */
@@ -126,4 +128,34 @@ export function markInitialised(dir: string): void {
     closeSync(fd);
   }
   renameSync(temporary, marker);
+}
+
+// The checker as this module was loaded: from source (.ts, run through the same loader flags) or built.
+const CHECKER = new URL(
+  import.meta.url.endsWith('.ts') ? './lmdb-check.ts' : './lmdb-check.js',
+  import.meta.url,
+);
+/** How long the checker may take, and how much it may say. */
+const CHECK_TIMEOUT_MS = 120_000;
+
+/**
+ * Reads the ledger of `namespace` in `dir` in a child process (see lmdb-check.ts); resolves with what went
+ * wrong (its crash, on one line) or undefined when every page was read.
+ */
+export function checkInChild(dir: string, namespace: string): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      [...process.execArgv, fileURLToPath(CHECKER), dir, namespace],
+      { timeout: CHECK_TIMEOUT_MS, maxBuffer: 64 * 1024 },
+      (error, stdout, stderr) => {
+        if (error === null && stdout.startsWith('ok ')) return resolve(undefined);
+        const said = stderr.split('\n').find((line) => /assert|error|fault/i.test(line)) ?? stderr.trim();
+        const how = error?.signal ?? (error?.code === undefined ? 'no answer' : `exit ${error.code}`);
+        resolve(
+          `reading its pages failed (${how}${said === '' ? '' : `: ${said.slice(0, 300)}`}): the data file has a damaged page`,
+        );
+      },
+    );
+  });
 }

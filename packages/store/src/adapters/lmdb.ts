@@ -27,7 +27,7 @@ import type {
 } from '../contract.js';
 import { UnavailableError } from '../errors.js';
 import { chainHash, GENESIS } from '../ledger.js';
-import { checkDataDirectory, markInitialised } from './lmdb-files.js';
+import { checkDataDirectory, checkInChild, markInitialised } from './lmdb-files.js';
 import { KEY_FORMAT, keyBounds, migrateKeys, recordKey, recordPath } from './lmdb-keys.js';
 
 export interface LmdbAdapterOptions {
@@ -86,6 +86,7 @@ export class LmdbAdapter implements StoreAdapter {
   private readonly listeners = new Set<CommitListener>();
   private readonly pending = new Map<string, PendingHead>();
   private closed = false;
+  private readonly path: string;
 
   /**
    * Opens the store in `options.path`, after checking its files (`checkDataDirectory`): throws
@@ -93,6 +94,7 @@ export class LmdbAdapter implements StoreAdapter {
    */
   constructor(options: LmdbAdapterOptions) {
     checkDataDirectory(options.path);
+    this.path = options.path;
     this.root = open({ path: options.path, maxDbs: 8, noSync: options.noSync === true });
     this.records = this.root.openDB<Buffer, Buffer>({
       name: 'records',
@@ -394,6 +396,12 @@ export class LmdbAdapter implements StoreAdapter {
       out.push({ namespace, seq: key[1], ...value, body: new Uint8Array(value.body) });
     }
     return out;
+  }
+
+  /** Reads the namespace's ledger in a child process (`lmdb-check.ts`), so that a damaged page is a report. */
+  checkLedger(namespace: string): Promise<string | undefined> {
+    this.check();
+    return checkInChild(this.path, namespace);
   }
 
   async ledgerHead(namespace: string): Promise<LedgerHead> {
