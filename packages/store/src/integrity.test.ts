@@ -72,6 +72,11 @@ describe('damage on disk', () => {
         [['record', 'damage/a', 'flag/one']],
       );
       assert.deepEqual(store.integrity.report().namespaces, ['damage/a']);
+      // Delivery never hands SDKs a namespace with the damaged flag missing (they keep what they have).
+      await assert.rejects(async () => {
+        for await (const _page of store.delivery.flags('damage/a', 'production')) {
+        }
+      }, CorruptRecordError);
       // Fail closed: no write to the damaged namespace; others are written.
       await assert.rejects(store.flags.create(flag('damage/a/three'), actor), (error: unknown) => {
         assert.ok(error instanceof UnavailableError);

@@ -5,9 +5,10 @@
  * What happens to damage:
  * - it is reported, once per record or ledger, to the `onDamage` listeners (the server logs it and
  *   counts it in a metric) and kept in `Integrity.report()` (the server's /readyz says "degraded");
- * - reads keep serving what verifies: `scan` and `getMany` leave a damaged record out, as if absent (a
- *   scan still fills its page from the records after it), so one bad record does not fail a whole list;
- *   `get` of a damaged record rejects with `CorruptRecordError`;
+ * - a damaged record is never read as absent (that would deliver a flag's implicit state, or let a write
+ *   replace it): its bytes pass through, and decoding them (`decodeRecord`) throws `CorruptRecordError`.
+ *   What needs that record fails clearly; lists leave it out and go on (`Queries.list`), so one bad
+ *   record does not fail a whole namespace;
  * - writes fail closed: a commit to a namespace with a damaged record or a ledger that does not verify is
  *   refused with `UnavailableError` until the process restarts on a repaired store.
  */
@@ -23,7 +24,7 @@ import type {
   StoredCount,
   StoredRecord,
 } from './contract.js';
-import { CorruptRecordError, UnavailableError } from './errors.js';
+import { UnavailableError } from './errors.js';
 import { recordDamage } from './records.js';
 
 /** One damaged record (`path`), or a namespace's ledger that does not verify (`ledger`). */
@@ -84,41 +85,24 @@ export class VerifiedAdapter implements StoreAdapter {
     this.kind = inner.kind;
   }
 
-  /** The record, or undefined if it is damaged (reported). */
-  private verified(namespace: string, record: StoredRecord | undefined): StoredRecord | undefined {
-    if (record === undefined) return undefined;
+  /** Reports the record if it fails its checksum; returns it as it is either way. */
+  private checked<R extends StoredRecord | undefined>(namespace: string, record: R): R {
+    if (record === undefined) return record;
     const detail = recordDamage(record.value);
-    if (detail === undefined) return record;
-    this.integrity.found({ kind: 'record', namespace, path: record.path, detail });
-    return undefined;
+    if (detail !== undefined) this.integrity.found({ kind: 'record', namespace, path: record.path, detail });
+    return record;
   }
 
   async get(namespace: string, path: string): Promise<StoredRecord | undefined> {
-    const record = await this.inner.get(namespace, path);
-    if (record === undefined || this.verified(namespace, record) !== undefined) return record;
-    throw new CorruptRecordError(namespace, path, recordDamage(record.value)!);
+    return this.checked(namespace, await this.inner.get(namespace, path));
   }
 
   async getMany(namespace: string, paths: readonly string[]): Promise<(StoredRecord | undefined)[]> {
-    return (await this.inner.getMany(namespace, paths)).map((r) => this.verified(namespace, r));
+    return (await this.inner.getMany(namespace, paths)).map((r) => this.checked(namespace, r));
   }
 
   async scan(namespace: string, prefix: string, options: ScanOptions): Promise<StoredRecord[]> {
-    const out: StoredRecord[] = [];
-    let after = options.after;
-    // A page short of `limit` means the end to callers: refill what damage left out.
-    for (;;) {
-      const want = options.limit - out.length;
-      const page = await this.inner.scan(namespace, prefix, {
-        ...(after === undefined ? {} : { after }),
-        limit: want,
-      });
-      for (const record of page) {
-        if (this.verified(namespace, record) !== undefined) out.push(record);
-      }
-      if (page.length < want || out.length >= options.limit) return out;
-      after = page[page.length - 1]!.path;
-    }
+    return (await this.inner.scan(namespace, prefix, options)).map((r) => this.checked(namespace, r));
   }
 
   namespaces(prefix: string, options: ScanOptions): Promise<string[]> {
