@@ -256,7 +256,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
           store: store.adapter.kind,
           detail: damage
             .slice(0, 10)
-            .map((d) => `${d.namespace}${d.kind === 'record' ? `:${d.path}` : ' ledger'}: ${d.detail}`)
+            .map((d) => `${d.namespace}${d.kind === 'record' ? `:${d.path}` : ` ${d.kind}`}: ${d.detail}`)
             .join('; '),
           damagedNamespaces: namespaces,
         };

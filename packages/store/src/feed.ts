@@ -68,11 +68,12 @@ export class Ledger {
    * read at all (a damaged page), is reported as such (never thrown) and to `integrity`, which refuses
    * the namespace writes from then on. A store that cannot be reached still rejects (UnavailableError).
    */
-  async verify(namespace: string): Promise<VerifyResult> {
+  async verify(namespace: string, options: { pagesChecked?: boolean } = {}): Promise<VerifyResult> {
     const head = await this.adapter.ledgerHead(namespace);
     let result: VerifyResult;
     try {
-      const unreadable = await this.adapter.checkLedger?.(namespace);
+      const unreadable =
+        options.pagesChecked === true ? undefined : await this.adapter.checkPages?.(namespace);
       if (unreadable !== undefined) throw new Error(unreadable);
       result = await verifyChain(head, this.entries(namespace, (head.checkpoint?.seq ?? 0) + 1));
     } catch (error) {

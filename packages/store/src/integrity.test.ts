@@ -141,6 +141,52 @@ describe('damage on disk', () => {
     }
   });
 
+  test('a check at start finds a damaged record before anything reads it', async () => {
+    const dir = await storeWith(async (store) => {
+      await store.flags.create(flag('damage/a/one', { description: 'needle-for-the-check' }), actor);
+    });
+    changeOnDisk(dir, 'needle-for-the-check');
+    const store = new FlagStore(new LmdbAdapter({ path: dir }));
+    try {
+      const report = await store.check();
+      assert.deepEqual(
+        report.damage.map((d) => [d.kind, d.namespace]),
+        [
+          ['record', 'damage/a'],
+          ['ledger', 'damage/a'],
+        ],
+      );
+      assert.deepEqual(report.namespaces, ['damage/a']);
+    } finally {
+      await store.close();
+    }
+  });
+
+  test('a check at start reports a damaged page without reading it in the process, and fails every write closed', async () => {
+    const dir = await storeWith(async (store) => {
+      for (let i = 0; i < 60; i++) {
+        await store.flags.create(flag(`damage/p/flag-${i}`), { actor: 'tester', reason: `page-needle-${i}` });
+      }
+    });
+    const file = join(dir, 'data.mdb');
+    const bytes = readFileSync(file);
+    const at = bytes.indexOf(Buffer.from('page-needle-30'));
+    bytes.fill(0, at - (at % 4096), at - (at % 4096) + 4096);
+    writeFileSync(file, bytes);
+    const store = new FlagStore(new LmdbAdapter({ path: dir }));
+    try {
+      const report = await store.check();
+      assert.deepEqual(report.namespaces, ['*']);
+      assert.match(report.damage[0]?.detail ?? '', /damaged page/);
+      await assert.rejects(
+        store.flags.create(flag('damage/b/more'), actor),
+        /"damage\/b" is refused writes: the store's files are damaged/,
+      );
+    } finally {
+      await store.close();
+    }
+  });
+
   test('records carry a checksum; records written before checksums still load', () => {
     const bytes = encodeRecord({ a: 'value' });
     assert.equal(recordDamage(bytes), undefined);

@@ -27,10 +27,14 @@ import type {
 import { UnavailableError } from './errors.js';
 import { recordDamage } from './records.js';
 
-/** One damaged record (`path`), or a namespace's ledger that does not verify (`ledger`). */
+/**
+ * One damaged record (`path`), a namespace's ledger that does not verify (`ledger`), or damage to the
+ * store's files that is no one namespace's (`store`, namespace "*": every namespace refuses writes).
+ */
 export type Damage =
   | { readonly kind: 'record'; readonly namespace: string; readonly path: string; readonly detail: string }
-  | { readonly kind: 'ledger'; readonly namespace: string; readonly detail: string };
+  | { readonly kind: 'ledger'; readonly namespace: string; readonly detail: string }
+  | { readonly kind: 'store'; readonly namespace: '*'; readonly detail: string };
 
 /** The longest list of damage kept (each namespace is refused writes whatever the list holds). */
 const MAX_KEPT = 100;
@@ -44,7 +48,10 @@ export class Integrity {
 
   /** Records damage; listeners hear of each record or ledger once. */
   found(damage: Damage): void {
-    const id = damage.kind === 'record' ? `r ${damage.namespace} ${damage.path}` : `l ${damage.namespace}`;
+    const id =
+      damage.kind === 'record'
+        ? `r ${damage.namespace} ${damage.path}`
+        : `${damage.kind} ${damage.namespace}`;
     if (this.seen.has(id)) return;
     if (this.seen.size < MAX_KEPT * 100) this.seen.add(id);
     if (!this.namespaces.has(damage.namespace)) this.namespaces.set(damage.namespace, damage);
@@ -65,9 +72,14 @@ export class Integrity {
 
   /** Throws `UnavailableError` if `namespace` may not be written because of damage. */
   checkWritable(namespace: string): void {
-    const damage = this.namespaces.get(namespace);
+    const damage = this.namespaces.get(namespace) ?? this.namespaces.get('*');
     if (damage === undefined) return;
-    const what = damage.kind === 'record' ? `record ${damage.path} is damaged` : 'its ledger does not verify';
+    const what =
+      damage.kind === 'record'
+        ? `record ${damage.path} is damaged`
+        : damage.kind === 'ledger'
+          ? 'its ledger does not verify'
+          : "the store's files are damaged";
     throw new UnavailableError(
       `namespace "${namespace}" is refused writes: ${what} (${damage.detail}); repair or restore the store`,
     );
@@ -114,8 +126,8 @@ export class VerifiedAdapter implements StoreAdapter {
     return this.inner.commit(commit);
   }
 
-  async checkLedger(namespace: string): Promise<string | undefined> {
-    return this.inner.checkLedger?.(namespace);
+  async checkPages(namespace?: string): Promise<string | undefined> {
+    return this.inner.checkPages?.(namespace);
   }
 
   readLedger(namespace: string, fromSeq: number, limit: number): Promise<LedgerEntry[]> {

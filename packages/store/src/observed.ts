@@ -60,8 +60,8 @@ export class ObservedAdapter implements StoreAdapter {
     return this.time('commit', () => this.inner.commit(commit));
   }
 
-  async checkLedger(namespace: string): Promise<string | undefined> {
-    return this.inner.checkLedger?.(namespace);
+  async checkPages(namespace?: string): Promise<string | undefined> {
+    return this.inner.checkPages?.(namespace);
   }
 
   readLedger(namespace: string, fromSeq: number, limit: number): Promise<LedgerEntry[]> {

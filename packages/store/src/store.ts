@@ -71,6 +71,43 @@ export class FlagStore {
     this.delivery = new Delivery(this.adapter, options.encryptionKeys);
   }
 
+  /**
+   * Checks everything the store holds for damage: its pages (where the adapter can, in another process:
+   * if they fail, nothing more is read here), every record's checksum, and every namespace's ledger.
+   * Damage goes to `integrity` (so /readyz and writes know of it); resolves with its report. It reads the
+   * whole store: run it in the background (the server does, once it listens).
+   */
+  async check(): Promise<ReturnType<Integrity['report']>> {
+    const pages = await this.adapter.checkPages?.();
+    if (pages !== undefined) {
+      this.integrity.found({ kind: 'store', namespace: '*', detail: pages });
+      return this.integrity.report();
+    }
+    const PAGE = 1000;
+    let afterNamespace: string | undefined;
+    for (;;) {
+      const namespaces = await this.adapter.namespaces('', {
+        ...(afterNamespace === undefined ? {} : { after: afterNamespace }),
+        limit: PAGE,
+      });
+      for (const namespace of namespaces) {
+        // The integrity layer reports each damaged record as it is read.
+        let after: string | undefined;
+        for (;;) {
+          const records = await this.adapter.scan(namespace, '', {
+            ...(after === undefined ? {} : { after }),
+            limit: PAGE,
+          });
+          if (records.length < PAGE) break;
+          after = records[records.length - 1]!.path;
+        }
+        await this.ledger.verify(namespace, { pagesChecked: true });
+      }
+      if (namespaces.length < PAGE) return this.integrity.report();
+      afterNamespace = namespaces[namespaces.length - 1];
+    }
+  }
+
   close(): Promise<void> {
     return this.adapter.close();
   }

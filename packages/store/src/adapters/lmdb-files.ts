@@ -139,14 +139,15 @@ const CHECKER = new URL(
 const CHECK_TIMEOUT_MS = 120_000;
 
 /**
- * Reads the ledger of `namespace` in `dir` in a child process (see lmdb-check.ts); resolves with what went
- * wrong (its crash, on one line) or undefined when every page was read.
+ * Reads the ledger of `namespace` in `dir` (or, without one, every database) in a child process (see
+ * lmdb-check.ts); resolves with what went wrong (its crash, on one line) or undefined when every page
+ * was read.
  */
-export function checkInChild(dir: string, namespace: string): Promise<string | undefined> {
+export function checkInChild(dir: string, namespace?: string): Promise<string | undefined> {
   return new Promise((resolve) => {
     execFile(
       process.execPath,
-      [...process.execArgv, fileURLToPath(CHECKER), dir, namespace],
+      [...process.execArgv, fileURLToPath(CHECKER), dir, ...(namespace === undefined ? [] : [namespace])],
       { timeout: CHECK_TIMEOUT_MS, maxBuffer: 64 * 1024 },
       (error, stdout, stderr) => {
         if (error === null && stdout.startsWith('ok ')) return resolve(undefined);

@@ -398,8 +398,8 @@ export class LmdbAdapter implements StoreAdapter {
     return out;
   }
 
-  /** Reads the namespace's ledger in a child process (`lmdb-check.ts`), so that a damaged page is a report. */
-  checkLedger(namespace: string): Promise<string | undefined> {
+  /** Reads pages in a child process (`lmdb-check.ts`), so that a damaged page is a report. */
+  checkPages(namespace?: string): Promise<string | undefined> {
     this.check();
     return checkInChild(this.path, namespace);
   }
