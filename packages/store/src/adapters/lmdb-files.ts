@@ -14,11 +14,12 @@ import {
   closeSync,
   existsSync,
   fsyncSync,
+  linkSync,
   openSync,
   readFileSync,
   readSync,
-  renameSync,
   statSync,
+  unlinkSync,
   writeFileSync,
 } from 'node:fs';
 import { join } from 'node:path';
@@ -127,7 +128,14 @@ export function markInitialised(dir: string): void {
   } finally {
     closeSync(fd);
   }
-  renameSync(temporary, marker);
+  try {
+    // A link, not a rename: of two processes creating a store at once, the first marker stays.
+    linkSync(temporary, marker);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+  } finally {
+    unlinkSync(temporary);
+  }
 }
 
 // The checker as this module was loaded: from source (.ts, run through the same loader flags) or built.
