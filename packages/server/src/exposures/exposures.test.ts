@@ -268,18 +268,20 @@ describe('exposure events over HTTP', () => {
     );
   });
 
-  it("refuses a whole batch naming a flag outside the key's namespaces", async () => {
-    const refused = await send(tokens.sdkTeamA!, {
-      events: [exposure('team/a/untouched', 'on'), exposure('team/b/card', 'on')],
+  it("leaves out the events of flags outside the key's namespaces, counts them, and counts the rest", async () => {
+    const before = (await read('team/b/card', 'production')).body.total;
+    const sent = await send(tokens.sdkTeamA!, {
+      events: [exposure('team/a/banner', 'off'), exposure('team/b/card', 'on', { count: 7 })],
     });
-    assert.equal(refused.status, 403);
-    assert.match(refused.body.detail, /events\[1\]\.flag: "team\/b\/card" is outside this key's namespaces/);
-    assert.equal((await send(tokens.sdkTeamA!, { events: [exposure('team/a/banner', 'off')] })).status, 202);
+    assert.equal(sent.status, 202, JSON.stringify(sent.body));
+    assert.deepEqual(sent.body, { accepted: 1, dropped: 1 });
     await eventually(
       () => read('team/a/banner', 'production'),
       (r) => r.body.totals.off === 1,
     );
-    assert.equal((await read('team/a/untouched', 'production')).body.total, 0);
+    assert.equal((await read('team/b/card', 'production')).body.total, before);
+    const metrics = (await call(base, 'GET', '/metrics')).body;
+    assert.match(metrics, /switchyard_exposures_refused_total\{reason="namespace"\} 1/);
   });
 
   it('leaves out only the bad events of a batch (dated 1969, or past 2^53 in sum), counts them, and counts the rest', async () => {

@@ -8,8 +8,9 @@
  *
  * Who may send: an `sdk-server` or `sdk-client` key (the environment is the key's; an `environment` field,
  * if sent, must name it), or a control-plane token of an editor or above with an `environment` field (its
- * environment scope applies). A key or token scoped to namespaces may only report flags of those
- * namespaces: a batch with any other flag is refused whole (403), so nothing is counted by halves.
+ * environment scope applies). Events are judged one by one: an event of a flag outside the key's
+ * namespaces, or one the store could not count (`exposureProblem`: dated before 1970, …), is left out and
+ * counted (`switchyard_exposures_refused_total`), and the rest of the batch is accepted.
  * `/events/v1` is outside `/api/`, so this route authenticates for itself, and change rate limits do not
  * apply to it.
  */
@@ -188,7 +189,7 @@ export function exposureRoutes(app: FastifyInstance, deps: ExposureDeps): void {
                 dropped: {
                   type: 'integer',
                   description:
-                    'events left out as invalid (dated before 1970), present when there are any; the others were accepted',
+                    'events left out (of a flag outside the key’s namespaces, or dated before 1970), present when there are any; the others were accepted',
                 },
               },
               required: ['accepted'],
@@ -201,10 +202,7 @@ export function exposureRoutes(app: FastifyInstance, deps: ExposureDeps): void {
             'Bad Request: an invalid batch (`errors` locates each issue), no environment with a control-plane token, or an unknown environment',
           ),
           401: problem(401),
-          403: problem(
-            403,
-            'Forbidden: another environment than the SDK key’s, or a flag outside the key’s namespaces (nothing was counted)',
-          ),
+          403: problem(403, 'Forbidden: another environment than the SDK key’s (nothing was counted)'),
           ...problems(413, 415),
           503: problem(503, 'Service Unavailable: too many counts wait to be written; send again shortly'),
         },
@@ -223,22 +221,21 @@ export function exposureRoutes(app: FastifyInstance, deps: ExposureDeps): void {
       const body = request.body as ExposureBatchBody;
       const environment = await environmentOf(deps, principal, body.environment);
       const now = clock();
-      const checked = new Set<string>();
+      const covered = new Map<string, boolean>();
       // perf: copies for the sinks only when there are sinks.
       const forwarding = sinks.length > 0;
       const forwarded: ForwardedExposure[] = [];
       const counts: { flag: string; variant: string; hour: number; count: number }[] = [];
-      for (const [i, event] of body.events.entries()) {
+      for (const event of body.events) {
         const { namespace } = splitKey(event.flag);
-        if (!checked.has(namespace)) {
-          if (!inNamespaces(principal, namespace)) {
-            throw new HttpProblem(
-              403,
-              'Forbidden',
-              `events[${i}].flag: "${event.flag}" is outside this key's namespaces (${principal.namespaces.join(', ')}); nothing was counted`,
-            );
-          }
-          checked.add(namespace);
+        let inScope = covered.get(namespace);
+        if (inScope === undefined) {
+          inScope = inNamespaces(principal, namespace);
+          covered.set(namespace, inScope);
+        }
+        if (!inScope) {
+          metrics.exposuresRefused.inc({ reason: 'namespace' });
+          continue;
         }
         const given = event.time === undefined ? Number.NaN : Date.parse(event.time);
         const time = Number.isNaN(given) || given > now + FUTURE_TOLERANCE_MS ? now : given;
