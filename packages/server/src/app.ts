@@ -96,14 +96,25 @@ const HEALTHY = {
   additionalProperties: false,
 };
 
-const readiness = (status: 'ready' | 'unavailable') => ({
+const readiness = (status: 'ready' | 'degraded' | 'unavailable') => ({
   type: 'object',
-  required: ['status', 'store'],
+  required: ['status', 'store', ...(status === 'ready' ? [] : ['detail'])],
   properties: {
-    status: { const: status },
+    status: status === 'unavailable' ? { const: status } : { enum: ['ready', 'degraded'] },
     store: { type: 'string', description: 'the kind of store: `lmdb` or `redis`' },
     ...(status === 'ready'
-      ? {}
+      ? {
+          detail: {
+            type: 'string',
+            description:
+              'when degraded: the damage found (records failing their checksums, ledgers not verifying)',
+          },
+          damagedNamespaces: {
+            type: 'array',
+            items: { type: 'string' },
+            description: 'when degraded: namespaces refused writes until the store is repaired',
+          },
+        }
       : { detail: { type: 'string', description: 'why the store does not answer' } }),
   },
   additionalProperties: false,
@@ -292,7 +303,10 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
         summary: 'Whether the store answers',
         security: [],
         response: {
-          200: json(readiness('ready'), 'Ready: the store answers'),
+          200: json(
+            readiness('ready'),
+            'Ready: the store answers; "degraded" when damage was found (what verifies is served, damaged namespaces refuse writes)',
+          ),
           503: json(readiness('unavailable'), 'Not ready: the store does not answer'),
         },
       },
@@ -300,7 +314,17 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     async (_request, reply) => {
       try {
         await store.adapter.ledgerHead(SYSTEM_NAMESPACE);
-        return { status: 'ready', store: store.adapter.kind };
+        const { damage, namespaces } = store.integrity.report();
+        if (damage.length === 0) return { status: 'ready', store: store.adapter.kind };
+        return {
+          status: 'degraded',
+          store: store.adapter.kind,
+          detail: damage
+            .slice(0, 10)
+            .map((d) => `${d.namespace}${d.kind === 'record' ? `:${d.path}` : ` ${d.kind}`}: ${d.detail}`)
+            .join('; '),
+          damagedNamespaces: namespaces,
+        };
       } catch (error) {
         return reply
           .code(503)
@@ -308,6 +332,11 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
       }
     },
   );
+  const stopDamage = store.integrity.onDamage((damage) => {
+    metrics.storeDamage.inc({ kind: damage.kind });
+    app.log.error({ damage }, 'damage found in the store; its namespace refuses writes');
+  });
+  app.addHook('onClose', async () => stopDamage());
   app.get('/metrics', { schema: { hide: true } }, async (_request, reply) =>
     reply.type(registry.contentType).send(await registry.metrics()),
   );

@@ -23,8 +23,15 @@ export interface Metrics {
   exposureFlushFailures: Counter;
   /** Exposures (their counts) given up because the in-memory aggregate was full after failed flushes. */
   exposureCountsDropped: Counter;
+  /**
+   * Exposure events left out as invalid (the rest of their batch is counted), by reason: the field at
+   * fault (`hour`: dated before 1970; `count`, …), or `count-overflow` when a counter would pass 2^53 - 1.
+   */
+  exposuresRefused: Counter<'reason'>;
   /** Exposure events a forwarding sink gave up on, by sink and reason. */
   exposureSinkDropped: Counter<'sink' | 'reason'>;
+  /** Damage found in the store (records failing their checksums, ledgers not verifying), by kind. */
+  storeDamage: Counter<'kind'>;
   /** Give this to the `FlagStore` (its `observe` option) to measure store latency. */
   observeStore: StoreObserver;
 }
@@ -90,10 +97,22 @@ export function createMetrics(): Metrics {
       help: 'Exposures given up because the in-memory aggregate was full after failed flushes',
       registers: [registry],
     }),
+    exposuresRefused: new Counter({
+      name: 'switchyard_exposures_refused_total',
+      help: 'Exposure events left out as invalid (the rest of their batch is counted), by reason',
+      labelNames: ['reason'],
+      registers: [registry],
+    }),
     exposureSinkDropped: new Counter({
       name: 'switchyard_exposure_sink_dropped_total',
       help: 'Exposure events a forwarding sink gave up on, by sink and reason',
       labelNames: ['sink', 'reason'],
+      registers: [registry],
+    }),
+    storeDamage: new Counter({
+      name: 'switchyard_store_damage_total',
+      help: 'Damage found in the store (records failing their checksums, ledgers not verifying), by kind',
+      labelNames: ['kind'],
       registers: [registry],
     }),
     observeStore: (operation, seconds, ok) =>

@@ -129,6 +129,8 @@ export async function serve(
     await stop();
     throw error;
   });
+  // Damage anywhere in the store, looked for in the background: /readyz says degraded, writes fail closed.
+  void store.check().catch((error) => app.log.warn({ err: error }, 'checking the store for damage failed'));
 
   const where =
     options.store === undefined ? `LMDB in ${resolve(options.data)}` : options.store.replace(/\/\/.*@/, '//');

@@ -108,6 +108,13 @@ export interface StoreAdapter {
    * README defines it).
    */
   commit(commit: Commit): Promise<CommitOutcome>;
+  /**
+   * Optional, for adapters whose reads of damaged storage take the process down (LMDB): reads every
+   * stored entry of the namespace's ledger (without a namespace: of the whole store) where a crash
+   * cannot (another process), and resolves with what went wrong, or undefined when every page was
+   * read. `Ledger.verify` and `FlagStore.check` call it before reading themselves.
+   */
+  checkPages?(namespace?: string): Promise<string | undefined>;
   /** Ledger entries with `seq >= fromSeq`, in order, at most `limit`. */
   readLedger(namespace: string, fromSeq: number, limit: number): Promise<LedgerEntry[]>;
   ledgerHead(namespace: string): Promise<LedgerHead>;

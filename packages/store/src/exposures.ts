@@ -6,7 +6,7 @@
  * A count is the counter `exposure/{environment}/{name}/{yyyy-mm-ddThh}/{variant}` of the flag's
  * namespace (hours in UTC), so a flag's counts for an environment read back in order of hour, then variant.
  */
-import { names, splitKey } from '@switchyard/core';
+import { names, splitKey, type ValidationIssue } from '@switchyard/core';
 import type { CountDelta, StoreAdapter } from './contract.js';
 import { StoreValidationError } from './errors.js';
 
@@ -29,40 +29,52 @@ export const hourOf = (time: number) => Math.floor(time / HOUR_MS) * HOUR_MS;
 const hourKey = (hour: number) => new Date(hour).toISOString().slice(0, 13);
 const prefixOf = (environment: string, name: string) => `exposure/${environment}/${name}/`;
 
-function check(entry: ExposureCount): void {
-  const problem = !names.FLAG_KEY.regex.test(entry.flag)
+/**
+ * What is wrong with an exposure count, if anything: its flag key and variant must be names, its count a
+ * whole number from 1 to 2^53 - 1, its hour the start of an hour from 1970 on. The one definition, used
+ * by the server's ingestion to drop a bad event before it is aggregated, and by `record`.
+ */
+export function exposureProblem(entry: ExposureCount): ValidationIssue | undefined {
+  return !names.FLAG_KEY.regex.test(entry.flag)
     ? { path: 'flag', message: `must be ${names.FLAG_KEY.describe}` }
     : !names.VARIATION.regex.test(entry.variant)
       ? { path: 'variant', message: `must be ${names.VARIATION.describe}` }
       : !Number.isSafeInteger(entry.count) || entry.count < 1
-        ? { path: 'count', message: 'must be a whole number of at least 1' }
-        : !Number.isFinite(entry.hour) || entry.hour < 0 || entry.hour % HOUR_MS !== 0
-          ? { path: 'hour', message: 'must be the start of an hour, in ms since the epoch' }
+        ? { path: 'count', message: 'must be a whole number from 1 to 2^53 - 1' }
+        : !Number.isSafeInteger(entry.hour) || entry.hour < 0 || entry.hour % HOUR_MS !== 0
+          ? { path: 'hour', message: 'must be the start of an hour from 1970 on, in ms since the epoch' }
           : undefined;
-  if (problem !== undefined) {
-    throw new StoreValidationError(`exposure of "${entry.flag}": ${problem.path} ${problem.message}`, [
-      problem,
-    ]);
-  }
+}
+
+/** A count `record` left out, and why. */
+export interface RefusedExposure {
+  readonly entry: ExposureCount;
+  readonly issue: ValidationIssue;
 }
 
 export class Exposures {
   constructor(private readonly adapter: StoreAdapter) {}
 
   /**
-   * Adds counts for `environment`. The counts of each namespace are added atomically, one namespace after
-   * the other; when one rejects (with `UnavailableError`: outcome unknown), those before it were added.
-   * Resolves once every count is durable.
+   * Adds counts for `environment`. Each count is checked on its own (`exposureProblem`): a bad one is left
+   * out and returned, and the others are added. The counts of each namespace are added atomically, one
+   * namespace after the other; when one rejects (with `UnavailableError`: outcome unknown), those before
+   * it were added. Resolves, with the counts left out, once every other count is durable.
    */
-  async record(environment: string, entries: readonly ExposureCount[]): Promise<void> {
+  async record(environment: string, entries: readonly ExposureCount[]): Promise<RefusedExposure[]> {
     if (!names.ENVIRONMENT.regex.test(environment)) {
       throw new StoreValidationError(`"${environment}" is not ${names.ENVIRONMENT.describe}`, [
         { path: 'environment', message: `must be ${names.ENVIRONMENT.describe}` },
       ]);
     }
     const byNamespace = new Map<string, CountDelta[]>();
+    const refused: RefusedExposure[] = [];
     for (const entry of entries) {
-      check(entry);
+      const issue = exposureProblem(entry);
+      if (issue !== undefined) {
+        refused.push({ entry, issue });
+        continue;
+      }
       const { namespace, name } = splitKey(entry.flag);
       const deltas = byNamespace.get(namespace) ?? [];
       byNamespace.set(namespace, deltas);
@@ -72,6 +84,7 @@ export class Exposures {
       });
     }
     for (const [namespace, deltas] of byNamespace) await this.adapter.addCounts(namespace, deltas);
+    return refused;
   }
 
   /**

@@ -4,6 +4,8 @@
  * ledger still holds.
  */
 import type { LedgerEntry, StoreAdapter } from './contract.js';
+import { UnavailableError } from './errors.js';
+import type { Integrity } from './integrity.js';
 import { type VerifyResult, verifyChain } from './ledger.js';
 import { type ChangeEvent, decodeRecord, type EventBody } from './records.js';
 
@@ -43,6 +45,7 @@ export class Ledger {
   constructor(
     private readonly adapter: StoreAdapter,
     private readonly options: { pollIntervalMs: number; clock: () => number },
+    private readonly integrity?: Integrity,
   ) {}
 
   async events(namespace: string, fromSeq: number, limit: number): Promise<ChangeEvent[]> {
@@ -60,9 +63,36 @@ export class Ledger {
     }
   }
 
-  async verify(namespace: string): Promise<VerifyResult> {
+  /**
+   * Verifies the namespace's chain of events. A chain that does not verify, or whose events cannot be
+   * read at all (a damaged page), is reported as such (never thrown) and to `integrity`, which refuses
+   * the namespace writes from then on. A store that cannot be reached still rejects (UnavailableError).
+   */
+  async verify(namespace: string, options: { pagesChecked?: boolean } = {}): Promise<VerifyResult> {
     const head = await this.adapter.ledgerHead(namespace);
-    return verifyChain(head, this.entries(namespace, (head.checkpoint?.seq ?? 0) + 1));
+    let result: VerifyResult;
+    try {
+      const unreadable =
+        options.pagesChecked === true ? undefined : await this.adapter.checkPages?.(namespace);
+      if (unreadable !== undefined) throw new Error(unreadable);
+      result = await verifyChain(head, this.entries(namespace, (head.checkpoint?.seq ?? 0) + 1));
+    } catch (error) {
+      if (error instanceof UnavailableError) throw error;
+      result = {
+        ok: false,
+        checked: 0,
+        head: { seq: head.seq, hash: head.hash },
+        problem: { seq: 0, reason: `its events cannot be read: ${(error as Error).message}` },
+      };
+    }
+    if (!result.ok && result.problem !== undefined) {
+      this.integrity?.found({
+        kind: 'ledger',
+        namespace,
+        detail: `event ${result.problem.seq}: ${result.problem.reason}`,
+      });
+    }
+    return result;
   }
 
   /** Removes events older than `maxAgeMs`, keeping the chain verifiable from a checkpoint. Returns how many. */

@@ -1,5 +1,6 @@
 /** @switchyard/store — the adapter contract, the shared store layer, the ledger, and the adapters. */
 export { LmdbAdapter, type LmdbAdapterOptions } from './adapters/lmdb.js';
+export { DataFileError } from './adapters/lmdb-files.js';
 export { connectRedis, RedisAdapter, type RedisAdapterOptions } from './adapters/redis.js';
 export type {
   Commit,
@@ -27,10 +28,17 @@ export {
   StoreValidationError,
   UnavailableError,
 } from './errors.js';
-export { type ExposureCount, Exposures, hourOf } from './exposures.js';
+export {
+  type ExposureCount,
+  Exposures,
+  exposureProblem,
+  hourOf,
+  type RefusedExposure,
+} from './exposures.js';
 export { type FeedListener, Ledger, type Subscription } from './feed.js';
 export { withoutVersion } from './flag-records.js';
 export { type EnvironmentRecord, Flags, type FlagView } from './flags.js';
+export { type Damage, Integrity, VerifiedAdapter } from './integrity.js';
 export { chainHash, digestOf, GENESIS, type VerifyResult, verifyChain } from './ledger.js';
 export { ObservedAdapter, type StoreObserver } from './observed.js';
 export { enabledAt, type FlagQuery, type Page, Queries } from './queries.js';
@@ -42,6 +50,7 @@ export {
   type FlagMeta,
   paths,
   RECORD_SCHEMA_VERSION,
+  recordDamage,
   type StateRecord,
   SYSTEM_NAMESPACE,
 } from './records.js';

@@ -60,6 +60,10 @@ export class ObservedAdapter implements StoreAdapter {
     return this.time('commit', () => this.inner.commit(commit));
   }
 
+  async checkPages(namespace?: string): Promise<string | undefined> {
+    return this.inner.checkPages?.(namespace);
+  }
+
   readLedger(namespace: string, fromSeq: number, limit: number): Promise<LedgerEntry[]> {
     return this.time('readLedger', () => this.inner.readLedger(namespace, fromSeq, limit));
   }

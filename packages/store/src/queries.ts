@@ -6,7 +6,7 @@
 import { createCipheriv, createDecipheriv, createHash, hkdfSync, randomBytes } from 'node:crypto';
 import { type EnvironmentState, namespaceCovered, splitKey, stateAt } from '@switchyard/core';
 import type { StoreAdapter } from './contract.js';
-import { StoreValidationError } from './errors.js';
+import { CorruptRecordError, StoreValidationError } from './errors.js';
 import { tokenize } from './indexes.js';
 import { decodeRecord, type FlagMeta, paths, type StateRecord, SYSTEM_NAMESPACE } from './records.js';
 import { type Keyring, openMeta } from './sensitive.js';
@@ -92,6 +92,16 @@ class CursorSeal {
   }
 }
 
+/** What `decode` returns, or undefined when a record it decodes is damaged. */
+function decodedOrDamaged<T>(decode: () => T): T | undefined {
+  try {
+    return decode();
+  } catch (error) {
+    if (error instanceof CorruptRecordError) return undefined;
+    throw error;
+  }
+}
+
 /** The state's `enabled` at `at`, after schedule steps and the region's override. */
 export function enabledAt(state: EnvironmentState, region: string | undefined, at: number): boolean {
   const current = stateAt(state, at);
@@ -142,16 +152,17 @@ export class Queries {
           after = names[i]!;
           const record = metas[i];
           if (record === undefined) continue;
-          const meta = openMeta(decodeRecord<FlagMeta>(namespace, record.path, record.value), this.keys);
-          const state = states?.[i];
-          if (
-            this.matches(
-              meta,
-              query,
-              words,
-              state && decodeRecord<StateRecord>(namespace, state.path, state.value),
-            )
-          ) {
+          // A damaged record (reported by the store's integrity check) is left out; the list goes on.
+          const decoded = decodedOrDamaged(() => {
+            const state = states?.[i];
+            return {
+              meta: openMeta(decodeRecord<FlagMeta>(namespace, record.path, record.value), this.keys),
+              state: state && decodeRecord<StateRecord>(namespace, state.path, state.value),
+            };
+          });
+          if (decoded === undefined) continue;
+          const { meta, state } = decoded;
+          if (this.matches(meta, query, words, state)) {
             items.push(meta);
             if (items.length === limit) {
               return { items, cursor: this.cursors.seal({ namespace, after }, scopes) };

@@ -16,6 +16,8 @@
  *   idx/scheduled/{env}/{name}         the state has a schedule, so "enabled at T" needs evaluating
  *   segment/{name}, segstate/{env}/{name}
  */
+
+import { crc32 } from 'node:zlib';
 import type { EnvironmentState, FlagDocument, SegmentDocument, SegmentState } from '@switchyard/core';
 import { CorruptRecordError } from './errors.js';
 import type { Sealed } from './sensitive.js';
@@ -97,19 +99,51 @@ export interface IdempotencyRecord {
 
 const decoder = new TextDecoder('utf-8', { fatal: true });
 
+/**
+ * A record's bytes are its JSON text, then a trailer: a 0 byte (which JSON text never holds) and the
+ * CRC-32 of the text, big-endian. A changed byte anywhere fails the check (`recordDamage`). Records
+ * written before checksums have no trailer and are read as they are.
+ */
+const TRAILER = 5;
+
 export function encodeRecord(value: object): Uint8Array {
   // perf: splices the schema version into the JSON text instead of copying the object, and encodes
   // through Buffer, whose small allocations share a pool (TextEncoder allocates a buffer per call).
   const json = JSON.stringify(value);
   const text =
     json === '{}' ? `{"_v":${RECORD_SCHEMA_VERSION}}` : `{"_v":${RECORD_SCHEMA_VERSION},${json.slice(1)}`;
-  return Buffer.from(text, 'utf8');
+  const length = Buffer.byteLength(text);
+  const bytes = Buffer.allocUnsafe(length + TRAILER);
+  bytes.write(text, 0, 'utf8');
+  bytes[length] = 0;
+  bytes.writeUInt32BE(crc32(bytes.subarray(0, length)), length + 1);
+  return bytes;
+}
+
+/** Whether `bytes` end in a checksum trailer (records written before checksums do not). */
+const hasTrailer = (bytes: Uint8Array) => bytes.length >= TRAILER && bytes[bytes.length - TRAILER] === 0;
+
+/**
+ * Why a stored value fails its checksum, or undefined when it passes (or, written before checksums,
+ * has none). Cheap: it does not parse the JSON.
+ */
+export function recordDamage(bytes: Uint8Array): string | undefined {
+  if (!hasTrailer(bytes)) return undefined;
+  const end = bytes.length - TRAILER;
+  const stored = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).readUInt32BE(end + 1);
+  const actual = crc32(bytes.subarray(0, end));
+  return stored === actual
+    ? undefined
+    : `checksum mismatch (stored ${stored.toString(16)}, computed ${actual.toString(16)}): changed on disk`;
 }
 
 export function decodeRecord<T>(namespace: string, path: string, bytes: Uint8Array): T {
+  const damage = recordDamage(bytes);
+  if (damage !== undefined) throw new CorruptRecordError(namespace, path, damage);
+  const text = hasTrailer(bytes) ? bytes.subarray(0, bytes.length - TRAILER) : bytes;
   let parsed: unknown;
   try {
-    parsed = JSON.parse(decoder.decode(bytes));
+    parsed = JSON.parse(decoder.decode(text));
   } catch (error) {
     throw new CorruptRecordError(
       namespace,

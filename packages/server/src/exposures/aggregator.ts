@@ -7,6 +7,9 @@
  * route answers 503, so the SDK keeps its events and sends them again). A flush that fails keeps its
  * counts for the next one, as far as they fit; what does not fit is dropped and counted. A flush whose
  * store write failed with an unknown outcome may, when retried, count those exposures twice.
+ *
+ * Each count is judged on its own: one that would take its counter past 2^53 - 1, or that the store
+ * refuses, is left out and counted (`exposuresRefused`); the others are written.
  */
 import { type ExposureCount, type FlagStore, StoreValidationError } from '@switchyard/store';
 import type { FastifyBaseLogger } from 'fastify';
@@ -14,7 +17,10 @@ import type { Metrics } from '../metrics.js';
 
 export interface AggregatorOptions {
   store: FlagStore;
-  metrics: Pick<Metrics, 'exposurePending' | 'exposureFlushFailures' | 'exposureCountsDropped'>;
+  metrics: Pick<
+    Metrics,
+    'exposurePending' | 'exposureFlushFailures' | 'exposureCountsDropped' | 'exposuresRefused'
+  >;
   log: FastifyBaseLogger;
   /** How often counts are written to the store, in ms. */
   flushIntervalMs?: number;
@@ -61,8 +67,13 @@ export class ExposureAggregator {
   private merge(environment: string, entry: Pending['entry']): boolean {
     const key = keyOf(environment, entry);
     const current = this.pending.get(key);
-    if (current !== undefined) current.entry.count += entry.count;
-    else if (this.pending.size < this.maxPending) this.pending.set(key, { environment, entry: { ...entry } });
+    if (current !== undefined) {
+      // Left out, not added: past 2^53 - 1 the sum is no longer exact, and the store would refuse it.
+      if (current.entry.count + entry.count > Number.MAX_SAFE_INTEGER) {
+        this.options.metrics.exposuresRefused.inc({ reason: 'count-overflow' });
+      } else current.entry.count += entry.count;
+    } else if (this.pending.size < this.maxPending)
+      this.pending.set(key, { environment, entry: { ...entry } });
     else return false;
     return true;
   }
@@ -98,11 +109,16 @@ export class ExposureAggregator {
   private async writeGroup(group: { environment: string; entries: ExposureCount[] }): Promise<void> {
     const { metrics, log } = this.options;
     try {
-      await this.options.store.exposures.record(group.environment, group.entries);
+      const refused = await this.options.store.exposures.record(group.environment, group.entries);
+      for (const { entry, issue } of refused) {
+        // The route checks the same rules (exposureProblem), so this is a bug: said, counted, not retried.
+        metrics.exposuresRefused.inc({ reason: issue.path });
+        log.error({ entry, issue }, 'an exposure count was refused by the store; left out');
+      }
     } catch (error) {
       metrics.exposureFlushFailures.inc();
       if (error instanceof StoreValidationError) {
-        // Never valid, so never retried (the route validates the same rules; this is a bug).
+        // The environment itself is invalid: never valid, so never retried (the route checks it).
         log.error({ err: error }, 'exposure counts refused by the store; dropped');
         metrics.exposureCountsDropped.inc(group.entries.reduce((sum, e) => sum + e.count, 0));
         return;

@@ -268,18 +268,72 @@ describe('exposure events over HTTP', () => {
     );
   });
 
-  it("refuses a whole batch naming a flag outside the key's namespaces", async () => {
-    const refused = await send(tokens.sdkTeamA!, {
-      events: [exposure('team/a/untouched', 'on'), exposure('team/b/card', 'on')],
+  it("leaves out the events of flags outside the key's namespaces, counts them, and counts the rest", async () => {
+    const before = (await read('team/b/card', 'production')).body.total;
+    const sent = await send(tokens.sdkTeamA!, {
+      events: [exposure('team/a/banner', 'off'), exposure('team/b/card', 'on', { count: 7 })],
     });
-    assert.equal(refused.status, 403);
-    assert.match(refused.body.detail, /events\[1\]\.flag: "team\/b\/card" is outside this key's namespaces/);
-    assert.equal((await send(tokens.sdkTeamA!, { events: [exposure('team/a/banner', 'off')] })).status, 202);
+    assert.equal(sent.status, 202, JSON.stringify(sent.body));
+    assert.deepEqual(sent.body, { accepted: 1, dropped: 1 });
     await eventually(
       () => read('team/a/banner', 'production'),
       (r) => r.body.totals.off === 1,
     );
-    assert.equal((await read('team/a/untouched', 'production')).body.total, 0);
+    assert.equal((await read('team/b/card', 'production')).body.total, before);
+    const metrics = (await call(base, 'GET', '/metrics')).body;
+    assert.match(metrics, /switchyard_exposures_refused_total\{reason="namespace"\} 1/);
+  });
+
+  it('leaves out only the bad events of a batch (dated 1969, or past 2^53 in sum), counts them, and counts the rest', async () => {
+    for (const key of ['team/a/dated', 'team/a/huge', 'team/a/beside']) {
+      await store.flags.create(flagDoc(key), { actor: 'test' });
+    }
+    const dated = await send(tokens.sdkProduction!, {
+      events: [
+        exposure('team/a/dated', 'on', { time: '1969-12-31T23:59:59Z' }),
+        exposure('team/a/beside', 'on', { time: '2026-11-24T10:15:00Z', count: 2 }),
+        exposure('team/a/dated', 'off', { time: '2026-11-24T10:15:00Z' }),
+      ],
+    });
+    assert.equal(dated.status, 202, JSON.stringify(dated.body));
+    assert.deepEqual(dated.body, { accepted: 2, dropped: 1 });
+    // 9,008 events of 10^12 each pass 2^53 - 1 on the 9,008th, which alone is left out.
+    const huge = await send(tokens.sdkProduction!, {
+      events: [
+        ...Array.from({ length: 9008 }, () =>
+          exposure('team/a/huge', 'on', { time: '2026-11-24T10:15:00Z', count: 1e12 }),
+        ),
+        exposure('team/a/beside', 'on', { time: '2026-11-24T10:15:00Z', count: 3 }),
+      ],
+    });
+    assert.equal(huge.status, 202, JSON.stringify(huge.body));
+    const range = '&from=2026-11-24T00:00:00Z';
+    const beside = await eventually(
+      () => read('team/a/beside', 'production', tokens.viewer, range),
+      (r) => r.body.total === 5,
+    );
+    assert.equal(beside.body.total, 5, JSON.stringify(beside.body));
+    assert.deepEqual(
+      (
+        await eventually(
+          () => read('team/a/dated', 'production', tokens.viewer, range),
+          (r) => r.body.total === 1,
+        )
+      ).body.totals,
+      { off: 1 },
+    );
+    assert.equal(
+      (
+        await eventually(
+          () => read('team/a/huge', 'production', tokens.viewer, range),
+          (r) => r.body.total > 0,
+        )
+      ).body.total,
+      9007e12,
+    );
+    const metrics = (await call(base, 'GET', '/metrics')).body;
+    assert.match(metrics, /switchyard_exposures_refused_total\{reason="hour"\} 1/);
+    assert.match(metrics, /switchyard_exposures_refused_total\{reason="count-overflow"\} 1/);
   });
 
   it('refuses invalid bodies with located 400 problems, and counts nothing of them', async () => {

@@ -8,13 +8,14 @@
  *
  * Who may send: an `sdk-server` or `sdk-client` key (the environment is the key's; an `environment` field,
  * if sent, must name it), or a control-plane token of an editor or above with an `environment` field (its
- * environment scope applies). A key or token scoped to namespaces may only report flags of those
- * namespaces: a batch with any other flag is refused whole (403), so nothing is counted by halves.
+ * environment scope applies). Events are judged one by one: an event of a flag outside the key's
+ * namespaces, or one the store could not count (`exposureProblem`: dated before 1970, …), is left out and
+ * counted (`switchyard_exposures_refused_total`), and the rest of the batch is accepted.
  * `/events/v1` is outside `/api/`, so this route authenticates for itself, and change rate limits do not
  * apply to it.
  */
 import { splitKey } from '@switchyard/core';
-import { hourOf } from '@switchyard/store';
+import { exposureProblem, hourOf } from '@switchyard/store';
 import type { FastifyInstance, FastifyRequest, FastifySchemaValidationError } from 'fastify';
 import type { RouteDeps } from '../api/flags.js';
 import { authenticate, authorize, inNamespaces, isSdkRole, type Principal } from '../governance/access.js';
@@ -183,7 +184,14 @@ export function exposureRoutes(app: FastifyInstance, deps: ExposureDeps): void {
           202: json(
             {
               type: 'object',
-              properties: { accepted: { type: 'integer', description: 'events accepted' } },
+              properties: {
+                accepted: { type: 'integer', description: 'events accepted' },
+                dropped: {
+                  type: 'integer',
+                  description:
+                    'events left out (of a flag outside the key’s namespaces, or dated before 1970), present when there are any; the others were accepted',
+                },
+              },
               required: ['accepted'],
               additionalProperties: false,
             },
@@ -194,10 +202,7 @@ export function exposureRoutes(app: FastifyInstance, deps: ExposureDeps): void {
             'Bad Request: an invalid batch (`errors` locates each issue), no environment with a control-plane token, or an unknown environment',
           ),
           401: problem(401),
-          403: problem(
-            403,
-            'Forbidden: another environment than the SDK key’s, or a flag outside the key’s namespaces (nothing was counted)',
-          ),
+          403: problem(403, 'Forbidden: another environment than the SDK key’s (nothing was counted)'),
           ...problems(413, 415),
           503: problem(503, 'Service Unavailable: too many counts wait to be written; send again shortly'),
         },
@@ -216,22 +221,21 @@ export function exposureRoutes(app: FastifyInstance, deps: ExposureDeps): void {
       const body = request.body as ExposureBatchBody;
       const environment = await environmentOf(deps, principal, body.environment);
       const now = clock();
-      const checked = new Set<string>();
+      const covered = new Map<string, boolean>();
       // perf: copies for the sinks only when there are sinks.
       const forwarding = sinks.length > 0;
       const forwarded: ForwardedExposure[] = [];
       const counts: { flag: string; variant: string; hour: number; count: number }[] = [];
-      for (const [i, event] of body.events.entries()) {
+      for (const event of body.events) {
         const { namespace } = splitKey(event.flag);
-        if (!checked.has(namespace)) {
-          if (!inNamespaces(principal, namespace)) {
-            throw new HttpProblem(
-              403,
-              'Forbidden',
-              `events[${i}].flag: "${event.flag}" is outside this key's namespaces (${principal.namespaces.join(', ')}); nothing was counted`,
-            );
-          }
-          checked.add(namespace);
+        let inScope = covered.get(namespace);
+        if (inScope === undefined) {
+          inScope = inNamespaces(principal, namespace);
+          covered.set(namespace, inScope);
+        }
+        if (!inScope) {
+          metrics.exposuresRefused.inc({ reason: 'namespace' });
+          continue;
         }
         const given = event.time === undefined ? Number.NaN : Date.parse(event.time);
         const time = Number.isNaN(given) || given > now + FUTURE_TOLERANCE_MS ? now : given;
@@ -240,7 +244,14 @@ export function exposureRoutes(app: FastifyInstance, deps: ExposureDeps): void {
           MAX_COUNT,
           Math.max(1, Math.round((event.count ?? 1) / (event.sampleRate ?? 1))),
         );
-        counts.push({ flag: event.flag, variant: event.variant, hour: hourOf(time), count });
+        const entry = { flag: event.flag, variant: event.variant, hour: hourOf(time), count };
+        // One bad event is left out and counted; the rest of the batch is accepted.
+        const issue = exposureProblem(entry);
+        if (issue !== undefined) {
+          metrics.exposuresRefused.inc({ reason: issue.path });
+          continue;
+        }
+        counts.push(entry);
         if (forwarding) forwarded.push({ ...event, environment, time: new Date(time).toISOString(), count });
       }
       if (!aggregator.add(environment, counts)) {
@@ -252,7 +263,8 @@ export function exposureRoutes(app: FastifyInstance, deps: ExposureDeps): void {
           { 'retry-after': '1' },
         );
       }
-      metrics.exposuresAccepted.inc({ environment }, body.events.length);
+      const dropped = body.events.length - counts.length;
+      metrics.exposuresAccepted.inc({ environment }, counts.length);
       if (forwarded.length > 0) {
         const batch: ExposureBatch = {
           environment,
@@ -267,7 +279,9 @@ export function exposureRoutes(app: FastifyInstance, deps: ExposureDeps): void {
           }
         }
       }
-      return reply.code(202).send({ accepted: body.events.length });
+      return reply
+        .code(202)
+        .send(dropped === 0 ? { accepted: counts.length } : { accepted: counts.length, dropped });
     },
   );
 

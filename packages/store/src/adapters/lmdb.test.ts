@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
+import { open } from 'lmdb';
 import { encoder, event } from '../conformance/fixtures.js';
 import { runConformanceSuite } from '../conformance/suite.js';
 import { chainHash, GENESIS } from '../ledger.js';
@@ -153,5 +154,46 @@ describe('lmdb large commits, queued on each other', () => {
     assert.equal(await adapter.get('q/long', 'short'), undefined);
     assert.equal((await adapter.ledgerHead('q/long')).seq, 0);
     await adapter.close();
+  });
+});
+
+describe('lmdb stores written by earlier builds', () => {
+  test('keys of the earlier string format are rewritten on open, and read back whole and in order', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'switchyard-lmdb-'));
+    dirs.push(dir);
+    // As builds before key format 2 wrote them: lmdb-js string keys "namespace \x01 path", which it
+    // encodes differently under and over 64 characters.
+    const long = `idx/region/production/ap-south/${'x'.repeat(60)}`;
+    const paths = ['flag/a', 'idx/on/production/a', long, `${long}-2`, 'state/production/a'];
+    const root = open({ path: dir, maxDbs: 8 });
+    const records = root.openDB<Buffer, string>({ name: 'records', useVersions: true, encoding: 'binary' });
+    const counters = root.openDB<number, string>({ name: 'counters' });
+    for (const ns of ['old/ns', 'old/ns-b']) {
+      for (const [i, path] of paths.entries()) {
+        await records.put(`${ns}\u0001${path}`, Buffer.from(path), i + 1);
+        await counters.put(`${ns}\u0001${path}`, i + 10);
+      }
+    }
+    await root.close();
+
+    const adapter = new LmdbAdapter({ path: dir });
+    const scanned = await adapter.scan('old/ns', '', { limit: 100 });
+    assert.deepEqual(
+      scanned.map((r) => [r.path, r.version, Buffer.from(r.value).toString()]),
+      [...paths].sort().map((path) => [path, paths.indexOf(path) + 1, path]),
+    );
+    assert.deepEqual(
+      (await adapter.scan('old/ns', 'idx/region/', { limit: 100 })).map((r) => r.path),
+      [long, `${long}-2`],
+    );
+    assert.deepEqual(await adapter.readCounts('old/ns-b', 'idx/on/', { limit: 10 }), [
+      { path: 'idx/on/production/a', count: 11 },
+    ]);
+    assert.equal((await adapter.get('old/ns', long))?.version, 3);
+    await adapter.close();
+    // Opened again: nothing left to rewrite, the same answers.
+    const again = new LmdbAdapter({ path: dir });
+    assert.equal((await again.scan('old/ns', '', { limit: 100 })).length, paths.length);
+    await again.close();
   });
 });

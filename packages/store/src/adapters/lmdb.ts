@@ -8,6 +8,9 @@
  * Commits made concurrently share one transaction and one durable flush (group commit). A commit resolves
  * only after the flush, so an acknowledged change survives a crash of the process or the machine.
  * Counters (`addCounts`) live in a database of their own, keyed like records, and are flushed the same way.
+ *
+ * Record and counter keys are bytes this adapter makes (see `recordKey`), so LMDB's order is the contract's
+ * (UTF-8 byte order of paths); every range read also checks each key it returns against its bounds.
  */
 import { ABORT, type Database, open, type RootDatabase } from 'lmdb';
 import type {
@@ -24,6 +27,8 @@ import type {
 } from '../contract.js';
 import { UnavailableError } from '../errors.js';
 import { chainHash, GENESIS } from '../ledger.js';
+import { checkDataDirectory, checkInChild, markInitialised } from './lmdb-files.js';
+import { KEY_FORMAT, keyBounds, migrateKeys, recordKey, recordPath } from './lmdb-keys.js';
 
 export interface LmdbAdapterOptions {
   /** The directory holding the database (created when missing). */
@@ -39,7 +44,7 @@ interface StoredEntry {
   body: Uint8Array;
 }
 
-// The largest code point: every path that starts with a prefix sorts before prefix + this.
+// The largest code point: every namespace that starts with a prefix sorts before prefix + this.
 const END = '\u{10FFFF}';
 
 // A namespace's ledger head is its entry in `heads`. Its revision, bumped by every commit and prune, is the
@@ -47,7 +52,7 @@ const END = '\u{10FFFF}';
 // moved. Builds before `revisions` existed ignore it, so a store can be opened by one and back again (not
 // by both at once).
 const NO_VALUE = Buffer.alloc(0);
-// lmdb-js's default largest key, less a margin for its own encoding of string keys.
+// LMDB's default largest key (lmdb-js's maxKeySize), less a margin.
 const MAX_KEY_BYTES = 1970;
 // A commit queued behind others that were not written is queued again; so is one that lost the head to
 // another process. Past this many tries, the store is too contended to call it anything but unavailable.
@@ -57,8 +62,8 @@ const HEAD_RETRIES = 100;
 const SMALL_COMMIT = 64;
 
 interface CommitKeys {
-  readonly puts: readonly string[];
-  readonly deletes: readonly string[];
+  readonly puts: readonly Buffer[];
+  readonly deletes: readonly Buffer[];
 }
 
 // perf: a Buffer view of the same bytes, not a copy.
@@ -70,29 +75,32 @@ interface PendingHead extends LedgerHead {
   chain: object;
 }
 
-// perf: a record's key is one string, "namespace \x01 path" (string keys encode about twice as fast as
-// [namespace, path] arrays); \x01 sorts below every character of a namespace, so order is the same.
-const SEPARATOR = '\u0001';
-const recordKey = (namespace: string, path: string) => namespace + SEPARATOR + path;
-
 export class LmdbAdapter implements StoreAdapter {
   readonly kind = 'lmdb';
   private readonly root: RootDatabase;
-  private readonly records: Database<Buffer, string>;
+  private readonly records: Database<Buffer, Buffer>;
   private readonly ledger: Database<StoredEntry, [string, number]>;
   private readonly heads: Database<LedgerHead, string>;
   private readonly revisions: Database<Buffer, string>;
-  private readonly counters: Database<number, string>;
+  private readonly counters: Database<number, Buffer>;
   private readonly listeners = new Set<CommitListener>();
   private readonly pending = new Map<string, PendingHead>();
   private closed = false;
+  private readonly path: string;
 
+  /**
+   * Opens the store in `options.path`, after checking its files (`checkDataDirectory`): throws
+   * `DataFileError`, with a one-line reason, for a store whose data file was lost, truncated or damaged.
+   */
   constructor(options: LmdbAdapterOptions) {
+    checkDataDirectory(options.path);
+    this.path = options.path;
     this.root = open({ path: options.path, maxDbs: 8, noSync: options.noSync === true });
-    this.records = this.root.openDB<Buffer, string>({
+    this.records = this.root.openDB<Buffer, Buffer>({
       name: 'records',
       useVersions: true,
       encoding: 'binary',
+      keyEncoding: 'binary',
     });
     this.ledger = this.root.openDB<StoredEntry, [string, number]>({ name: 'ledger' });
     this.heads = this.root.openDB<LedgerHead, string>({ name: 'heads' });
@@ -103,7 +111,17 @@ export class LmdbAdapter implements StoreAdapter {
       encoding: 'binary',
     });
     // Counters (outside the ledger), keyed like records.
-    this.counters = this.root.openDB<number, string>({ name: 'counters' });
+    this.counters = this.root.openDB<number, Buffer>({ name: 'counters', keyEncoding: 'binary' });
+    const meta = this.root.openDB<number, string>({ name: 'meta' });
+    if (meta.get('keyFormat') !== KEY_FORMAT) {
+      this.root.transactionSync(() => {
+        if (meta.get('keyFormat') === KEY_FORMAT) return; // another process migrated meanwhile
+        migrateKeys(this.records, true);
+        migrateKeys(this.counters, false);
+        meta.putSync('keyFormat', KEY_FORMAT);
+      });
+    }
+    markInitialised(options.path);
   }
 
   private check(): void {
@@ -139,24 +157,24 @@ export class LmdbAdapter implements StoreAdapter {
    * `options.limit`, in path order, as `row` makes them (with their versions where `db` keeps them).
    */
   private range<V, T>(
-    db: Database<V, string>,
+    db: Database<V, Buffer>,
     versions: boolean,
     namespace: string,
     prefix: string,
     options: ScanOptions,
     row: (path: string, entry: { value: V; version?: number }) => T,
   ): T[] {
-    const start = options.after !== undefined && options.after > prefix ? options.after : prefix;
+    const bounds = keyBounds(namespace, prefix, options.after);
     const out: T[] = [];
-    const skip = namespace.length + 1;
-    for (const entry of db.getRange({
-      start: recordKey(namespace, start),
-      end: recordKey(namespace, prefix + END),
-      versions,
-    })) {
-      const path = entry.key.slice(skip);
-      if (path === options.after) continue;
-      out.push(row(path, entry));
+    if (bounds === undefined) return out;
+    for (const entry of db.getRange({ start: bounds.start, end: bounds.end, versions })) {
+      if (bounds.exclusive && entry.key.equals(bounds.start)) continue;
+      if (!bounds.holds(entry.key)) {
+        throw new UnavailableError(
+          `the LMDB range read of "${namespace}" from "${prefix}" returned a key outside its bounds`,
+        );
+      }
+      out.push(row(recordPath(namespace, entry.key), entry));
       if (out.length >= options.limit) break;
     }
     return out;
@@ -168,6 +186,11 @@ export class LmdbAdapter implements StoreAdapter {
     const out: string[] = [];
     for (const key of this.heads.getKeys({ start, end: prefix + END })) {
       if (key === options.after) continue;
+      if (typeof key !== 'string' || !key.startsWith(prefix) || key < start) {
+        throw new UnavailableError(
+          `the LMDB namespace list from "${prefix}" returned a key outside its bounds`,
+        );
+      }
       out.push(key);
       if (out.length >= options.limit) break;
     }
@@ -301,7 +324,7 @@ export class LmdbAdapter implements StoreAdapter {
    * whether they were.
    */
   private conditionally(
-    conditions: readonly { db: Database<Buffer, string>; key: string; version: number }[],
+    conditions: readonly { db: Database<Buffer, string | Buffer>; key: string | Buffer; version: number }[],
     write: () => void,
   ): Promise<boolean> {
     const nest = (i: number): Promise<boolean> => {
@@ -352,10 +375,9 @@ export class LmdbAdapter implements StoreAdapter {
   }
 
   /** The record's key, refused before any write is queued if LMDB would refuse it. */
-  private checkedKey(ns: string, path: string): string {
+  private checkedKey(ns: string, path: string): Buffer {
     const key = recordKey(ns, path);
-    // perf: a UTF-8 character takes at most 3 bytes per UTF-16 unit, so short keys need no count.
-    if (key.length * 3 > MAX_KEY_BYTES && Buffer.byteLength(key) > MAX_KEY_BYTES) {
+    if (key.length > MAX_KEY_BYTES) {
       throw new UnavailableError(
         `record path "${path.slice(0, 80)}…" in "${ns}" is too long for LMDB (at most ${MAX_KEY_BYTES} bytes with its namespace)`,
       );
@@ -374,6 +396,12 @@ export class LmdbAdapter implements StoreAdapter {
       out.push({ namespace, seq: key[1], ...value, body: new Uint8Array(value.body) });
     }
     return out;
+  }
+
+  /** Reads pages in a child process (`lmdb-check.ts`), so that a damaged page is a report. */
+  checkPages(namespace?: string): Promise<string | undefined> {
+    this.check();
+    return checkInChild(this.path, namespace);
   }
 
   async ledgerHead(namespace: string): Promise<LedgerHead> {

@@ -99,7 +99,7 @@ export function describeCounters(ctx: ConformanceContext): void {
       assert.equal((await ctx.adapter.ledgerHead('conf/exposures')).seq, 0);
     });
 
-    test('refuses invalid exposure counts and writes none of the call', async () => {
+    test('leaves out each invalid exposure count, says which, and adds the others of the call', async () => {
       const t0 = Date.parse('2026-11-24T10:00:00Z');
       const invalid = [
         { flag: 'no-namespace', variant: 'on', hour: t0, count: 1 },
@@ -107,23 +107,35 @@ export function describeCounters(ctx: ConformanceContext): void {
         { flag: 'conf/invalid/card', variant: 'on', hour: t0 + 1, count: 1 },
         { flag: 'conf/invalid/card', variant: 'on', hour: t0, count: 0 },
         { flag: 'conf/invalid/card', variant: 'on', hour: t0, count: 1.5 },
+        // dated 1969, and a count past 2^53
+        { flag: 'conf/invalid/card', variant: 'on', hour: -HOUR, count: 1 },
+        { flag: 'conf/invalid/card', variant: 'on', hour: t0, count: 2 ** 53 + 2 },
       ];
-      for (const entry of invalid) {
-        await assert.rejects(
-          ctx.store.exposures.record('production', [
-            { flag: 'conf/invalid/card', variant: 'on', hour: t0, count: 1 },
-            entry,
-          ]),
-          StoreValidationError,
-        );
-      }
+      const refused = await ctx.store.exposures.record('production', [
+        { flag: 'conf/invalid/card', variant: 'on', hour: t0, count: 1 },
+        ...invalid,
+        { flag: 'conf/invalid/other', variant: 'off', hour: t0, count: 2 },
+      ]);
+      assert.deepEqual(
+        refused.map((r) => r.entry),
+        invalid,
+      );
+      assert.deepEqual(
+        refused.map((r) => r.issue.path),
+        ['flag', 'variant', 'hour', 'count', 'count', 'hour', 'count'],
+      );
+      assert.deepEqual(await ctx.store.exposures.read('conf/invalid/card', 'production', 0, t0 * 2), [
+        { flag: 'conf/invalid/card', variant: 'on', hour: t0, count: 1 },
+      ]);
+      assert.deepEqual(await ctx.store.exposures.read('conf/invalid/other', 'production', 0, t0 * 2), [
+        { flag: 'conf/invalid/other', variant: 'off', hour: t0, count: 2 },
+      ]);
       await assert.rejects(
         ctx.store.exposures.record('Prod/uction', [
           { flag: 'conf/invalid/card', variant: 'on', hour: t0, count: 1 },
         ]),
         StoreValidationError,
       );
-      assert.deepEqual(await ctx.store.exposures.read('conf/invalid/card', 'production', 0, t0 * 2), []);
     });
   });
 }

@@ -17,6 +17,7 @@ import { actor, type ConformanceContext } from './fixtures.js';
 import { describeFlags } from './flags.js';
 import { describeLedgerAndFeed } from './ledger-feed.js';
 import { describeQueries } from './queries.js';
+import { describeRanges } from './ranges.js';
 import { describeSegmentsAndTokens } from './segments-tokens.js';
 
 export interface ConformanceHarness {
@@ -69,6 +70,7 @@ export function runConformanceSuite(harness: ConformanceHarness): void {
     describeQueries(ctx);
     describeLedgerAndFeed(ctx);
     describeCounters(ctx);
+    describeRanges(ctx);
     // Last: a new environment changes what later flags are created with.
     describeEnvironments(ctx);
   });
