@@ -106,6 +106,10 @@ program
   )
   .option('--exposures-webhook <url>', 'POST every accepted batch of exposure events to this URL', httpUrl)
   .option('--exposures-file <path>', 'append every accepted exposure event to this file (JSON Lines)')
+  .option(
+    '--verify-store',
+    'once serving, scrub every page, record and ledger of the store in the background (reads it all)',
+  )
   .addHelpText(
     'after',
     '\nEnvironment: SWITCHYARD_ADMIN_TOKEN (the first admin token), SWITCHYARD_MASTER_KEY or\n' +
@@ -143,6 +147,7 @@ program
       masterKeys,
       ...(options.exposuresWebhook ? { exposuresWebhook: options.exposuresWebhook } : {}),
       ...(options.exposuresFile ? { exposuresFile: options.exposuresFile } : {}),
+      ...(options.verifyStore ? { verifyStore: true } : {}),
       logLevel: process.env.LOG_LEVEL ?? 'info',
     }).catch((error: unknown) => failedToStart('serve', error));
     stopOnSignal(async () => (await running).close());

@@ -52,6 +52,12 @@ export interface ServeOptions {
   logLevel: string;
   /** Timeouts, connection and body limits; each absent one keeps its default (see http/limits.ts). */
   limits?: Partial<HttpLimits>;
+  /**
+   * Scrub the whole store once it serves: every page, record and ledger, in the background. Off by
+   * default, since it reads everything (minutes at millions of flags); without it, the meta pages are
+   * checked before the file is mapped and each record's checksum when it is read.
+   */
+  verifyStore?: boolean;
 }
 
 export interface Running {
@@ -129,8 +135,10 @@ export async function serve(
     await stop();
     throw error;
   });
-  // Damage anywhere in the store, looked for in the background: /readyz says degraded, writes fail closed.
-  void store.check().catch((error) => app.log.warn({ err: error }, 'checking the store for damage failed'));
+  if (options.verifyStore === true) {
+    // Damage anywhere in the store, looked for in the background: /readyz says degraded, writes fail closed.
+    void store.check().catch((error) => app.log.warn({ err: error }, 'checking the store for damage failed'));
+  }
 
   const where =
     options.store === undefined ? `LMDB in ${resolve(options.data)}` : options.store.replace(/\/\/.*@/, '//');
