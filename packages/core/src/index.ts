@@ -2,6 +2,16 @@
  * @switchyard/core — the policy document, its validation, bucketing, the compiler and the pure,
  * synchronous evaluator. No I/O: data comes in, results go out.
  */
+export {
+  environmentCovered,
+  isCanonicalEnvironmentScope,
+  isCanonicalNamespaceScope,
+  NAMESPACE_SCOPE,
+  namespaceCovered,
+  type Scopes,
+  scopesWithin,
+  unscoped,
+} from './access/scopes.js';
 export { BUCKETS, bucket, bucketOf, bucketPrefix } from './bucketing/bucket.js';
 export { type HashPrefix, murmur3 } from './bucketing/murmur3.js';
 export { compareSemver, parseSemver, type SemVer } from './conditions/semver.js';

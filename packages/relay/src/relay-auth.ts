@@ -4,6 +4,7 @@
  * down. A key it has never seen cannot be checked then: 503, not a guess.
  */
 import { createHash } from 'node:crypto';
+import { environmentCovered } from '@switchyard/core';
 import { type Authenticator, cachedAuthenticator, HttpProblem, type Principal } from '@switchyard/server';
 import type { KnownKey, RelayStore } from './relay-store.js';
 
@@ -106,7 +107,7 @@ export function relayAuthenticator(options: RelayAuthOptions): Authenticator {
   };
 
   const inEnvironment = (principal: Principal): Principal => {
-    if (principal.environments.length > 0 && !principal.environments.includes(environment)) {
+    if (!environmentCovered(principal.environments, environment)) {
       throw new HttpProblem(
         403,
         'Forbidden',

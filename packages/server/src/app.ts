@@ -1,27 +1,39 @@
 /**
- * The control-plane HTTP application: Fastify with the v1 API, authentication on every `/api/` route,
+ * The control-plane HTTP application: Fastify with the v1 API, authentication on every control-plane
+ * route (decided by the routed path, before any body is read), limits on time, connections and bodies,
  * problem+json errors, OpenAPI 3.1 at `/openapi.json` and `/docs`, health, readiness and metrics.
  */
 import { randomUUID } from 'node:crypto';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import { type Span, SpanStatusCode, trace } from '@opentelemetry/api';
-import { type FlagStore, SYSTEM_NAMESPACE } from '@switchyard/store';
+import { names } from '@switchyard/core';
+import { type FlagStore, MAX_REASON_CHARS, SYSTEM_NAMESPACE } from '@switchyard/store';
 import Fastify, { type FastifyInstance, type FastifyRequest, type FastifyServerOptions } from 'fastify';
 import { adminRoutes } from './api/admin.js';
 import { applyRoutes } from './api/apply.js';
 import { flagRoutes } from './api/flags.js';
+import { rawKeyRoutes } from './api/raw-keys.js';
 import { segmentRoutes } from './api/segments.js';
 import { cachedAuthenticator } from './delivery/auth.js';
 import { mountDelivery } from './delivery/mount.js';
 import { StoreSource } from './delivery/store-source.js';
 import { type ExposureOptions, exposureRoutes } from './exposures/routes.js';
-import { authenticate, type Principal } from './governance/access.js';
+import { authenticate, authorize, type Principal } from './governance/access.js';
 import { DEFAULT_RATE_LIMITS, RateLimiter, type RateLimitOptions } from './governance/rate-limits.js';
+import { useJsonBodyParser } from './http/json-body.js';
+import {
+  capConnections,
+  type HttpLimits,
+  httpLimits,
+  limitedServerOptions,
+  MAX_IDEMPOTENCY_KEY_CHARS,
+} from './http/limits.js';
+import { accessOf, actFor } from './http/route-access.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { addComponents } from './openapi/components.js';
 import { json, serializeAsIs } from './openapi/responses.js';
-import { HttpProblem, sendProblem } from './problems.js';
+import { badRequest, HttpProblem, sendProblem } from './problems.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -34,8 +46,8 @@ export interface ServerOptions {
   /** Fastify's logger setting: `false` in tests, pino options otherwise. */
   logger?: FastifyServerOptions['logger'];
   clock?: () => number;
-  /** Largest request body, in bytes. */
-  bodyLimit?: number;
+  /** Timeouts, connection and body limits (see http/limits.ts); each defaults to a safe value. */
+  limits?: Partial<HttpLimits>;
   /** Limits on changes per token and per namespace; `false` turns them off. */
   rateLimits?: RateLimitOptions | false;
   /** The metrics to register into (create them first to also pass `observeStore` to the store). */
@@ -104,13 +116,45 @@ function namespaceOf(request: FastifyRequest): string | undefined {
   return key.slice(0, key.lastIndexOf('/'));
 }
 
+const noRoute = (request: FastifyRequest) =>
+  new HttpProblem(404, 'Not Found', `no route ${request.method} ${request.url}`);
+
+/**
+ * The longest query-string value of a control-plane route: four times the longest name of names.ts (a
+ * flag key), room for an opaque cursor that carries one, and far below what a store key may hold.
+ */
+const MAX_QUERY_VALUE_CHARS = 4 * names.FLAG_KEY.maxLength;
+
+/** Refuses (400) a control-plane request's query values and headers over their limits, before its body. */
+function checkRequestLine(request: FastifyRequest): void {
+  for (const [name, value] of Object.entries((request.query ?? {}) as Record<string, unknown>)) {
+    for (const item of Array.isArray(value) ? value : [value]) {
+      if (typeof item === 'string' && item.length > MAX_QUERY_VALUE_CHARS) {
+        throw badRequest(`querystring/${name}: a value has at most ${MAX_QUERY_VALUE_CHARS} characters`);
+      }
+    }
+  }
+  const reason = request.headers['x-change-reason'];
+  if (typeof reason === 'string' && reason.length > MAX_REASON_CHARS) {
+    throw badRequest(`X-Change-Reason: a change reason has at most ${MAX_REASON_CHARS} characters`);
+  }
+  const key = request.headers['idempotency-key'];
+  if (typeof key === 'string' && key.length > MAX_IDEMPOTENCY_KEY_CHARS) {
+    throw badRequest(`Idempotency-Key: a key has at most ${MAX_IDEMPOTENCY_KEY_CHARS} characters`);
+  }
+}
+
 export async function buildServer(options: ServerOptions): Promise<FastifyInstance> {
   const { store } = options;
   const clock = options.clock ?? Date.now;
+  const limits = httpLimits(options.limits);
   const app = Fastify({
-    ...(options.tls === undefined ? {} : { https: options.tls }),
+    ...limitedServerOptions(limits, options.tls),
+    // A flag key in a path, every "/" percent-encoded, fits; the route's schema checks the rest.
+    routerOptions: { maxParamLength: 3 * names.FLAG_KEY.maxLength },
+    // Errors of the router (a malformed or over-long URL) are problems like every other.
+    frameworkErrors: (error, request, reply) => sendProblem(error, request, reply),
     logger: options.logger ?? false,
-    bodyLimit: options.bodyLimit ?? 1024 * 1024,
     genReqId: (request) => {
       const given = request.headers['x-request-id'];
       return typeof given === 'string' && /^[\w.-]{1,128}$/.test(given) ? given : randomUUID();
@@ -120,6 +164,20 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   // Response schemas document the API; bodies are serialized as they are (see openapi/responses.ts).
   app.setSerializerCompiler(serializeAsIs);
   addComponents(app);
+  capConnections(app.server, limits);
+  useJsonBodyParser(app, limits.jsonDepth);
+
+  // Every route gets its access rule and body limit when it is registered (see http/route-access.ts).
+  app.addHook('onRoute', (route) => {
+    const methods = Array.isArray(route.method) ? route.method : [route.method];
+    const rules = new Set(methods.map((method) => accessOf(method, route.url)));
+    const access = route.config?.access ?? (rules.size === 1 ? [...rules][0] : undefined);
+    if (access === undefined) {
+      throw new Error(`route ${methods.join(',')} ${route.url} has no access rule (http/route-access.ts)`);
+    }
+    route.config = { ...route.config, access };
+    if (route.url === '/api/v1/apply') route.bodyLimit = limits.applyBodyBytes;
+  });
 
   const metrics = options.metrics ?? createMetrics();
   const { registry } = metrics;
@@ -132,13 +190,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     if ((error as { name?: string }).name === 'ConflictError') metrics.conflicts.inc();
     return sendProblem(error, request, reply);
   });
-  app.setNotFoundHandler((request, reply) =>
-    sendProblem(
-      new HttpProblem(404, 'Not Found', `no route ${request.method} ${request.url}`),
-      request,
-      reply,
-    ),
-  );
+  app.setNotFoundHandler((request, reply) => sendProblem(noRoute(request), request, reply));
 
   app.addHook('onRequest', async (request) => {
     // A span per request, through the OpenTelemetry API: a no-op unless the process installs an SDK.
@@ -148,8 +200,15 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
         attributes: { 'http.request.method': request.method },
       }),
     );
-    if (request.url.startsWith('/api/')) {
-      request.principal = await authenticate(store, request.headers.authorization, clock());
+    // Before any body is read: an unknown route, a missing token or too small a role is refused here,
+    // by the route Fastify matched (never by the raw URL's spelling).
+    if (request.is404) throw noRoute(request);
+    const access = request.routeOptions.config.access;
+    if (access !== 'public' && access !== 'delivery') {
+      const principal = await authenticate(store, request.headers.authorization, clock());
+      authorize(principal, actFor(access ?? 'admin'));
+      request.principal = principal;
+      checkRequestLine(request);
     }
   });
   const limiter =
@@ -273,6 +332,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   segmentRoutes(app, deps);
   applyRoutes(app, deps);
   adminRoutes(app, deps);
+  rawKeyRoutes(app, deps);
   exposureRoutes(app, { ...deps, metrics, ...options.exposures });
   return app;
 }

@@ -24,6 +24,14 @@ export {
   type SdkRole,
 } from './governance/access.js';
 export { type Bootstrapped, bootstrap } from './governance/bootstrap.js';
+export { useJsonBodyParser } from './http/json-body.js';
+export {
+  capConnections,
+  DEFAULT_HTTP_LIMITS,
+  type HttpLimits,
+  httpLimits,
+  limitedServerOptions,
+} from './http/limits.js';
 export { createMetrics, type Metrics } from './metrics.js';
 export { HttpProblem, sendProblem } from './problems.js';
 export { type Running, type ServeOptions, serve } from './serve.js';

@@ -9,7 +9,7 @@ import fc from 'fast-check';
 import type { FastifyInstance } from 'fastify';
 import { buildServer } from './app.js';
 import { bootstrap } from './governance/bootstrap.js';
-import { listenOnLoopback, temporaryStore } from './testing.js';
+import { callApi, listenOnLoopback, temporaryStore } from './testing.js';
 
 const valid = {
   key: 'fuzz/target/flag',
@@ -204,5 +204,139 @@ describe('generated invalid requests', () => {
     );
     assert.equal((await store.tokens.list({ limit: 100 })).length, tokensBefore.length);
     assert.equal((await fetch(`${base}/healthz`)).status, 200);
+  });
+});
+
+describe('bodies, names and reasons over their limits', () => {
+  let temp: ReturnType<typeof temporaryStore>;
+  let store: FlagStore;
+  let app: FastifyInstance;
+  let base: string;
+  let token: string;
+
+  before(async () => {
+    temp = temporaryStore();
+    store = temp.store;
+    token = (await bootstrap(store)).adminToken!;
+    app = await buildServer({ store, rateLimits: false });
+    base = await listenOnLoopback(app);
+  });
+  after(async () => {
+    await app.close();
+    await temp.remove();
+  });
+
+  /** Sends raw bytes as a JSON body and expects a 400 problem whose detail matches `detail`. */
+  async function refused(method: string, path: string, body: Buffer | string, detail: RegExp) {
+    const response = await fetch(`${base}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body,
+    });
+    const problem = (await response.json()) as { status: number; detail: string };
+    assert.equal(response.status, 400, `${method} ${path}: ${JSON.stringify(problem)}`);
+    assert.match(response.headers.get('content-type') ?? '', /^application\/problem\+json/);
+    assert.match(problem.detail, detail);
+  }
+
+  const heads = async () =>
+    Promise.all(['deep/nest', 'edge/names', SYSTEM_NAMESPACE].map((ns) => store.adapter.ledgerHead(ns)));
+
+  it('refuses JSON nested 6,000 and 10,000 levels deep with 400, and accepts 64 levels', async () => {
+    const before = await heads();
+    for (const depth of [6000, 10_000]) {
+      await refused('POST', '/api/v1/flags', `${'['.repeat(depth)}${']'.repeat(depth)}`, /deeper than 64/);
+      const object = `{"key":"deep/nest/flag","variations":{"on":${'{"a":'.repeat(depth)}1${'}'.repeat(depth)}}}`;
+      await refused('POST', '/api/v1/flags', object, /deeper than 64/);
+      await refused('POST', '/api/v1/apply', `{"documents":[${'['.repeat(depth)}]}`, /deeper than 64/);
+    }
+    const nested = `${'{"a":'.repeat(60)}true${'}'.repeat(60)}`;
+    const accepted = await callApi(base, 'POST', '/api/v1/flags', {
+      token,
+      body: {
+        key: 'deep/nest/json',
+        type: 'json',
+        variations: { on: JSON.parse(nested), off: {} },
+        environments: { development: { enabled: false, offVariation: 'off', default: 'on' } },
+      },
+    });
+    assert.equal(accepted.status, 201, accepted.text);
+    assert.deepEqual((await heads()).slice(1), before.slice(1));
+  });
+
+  it('refuses invalid UTF-8, lone surrogates and __proto__ keys with 400, storing nothing', async () => {
+    const before = await heads();
+    const flag = (description: string) =>
+      `{"key":"edge/names/flag","type":"boolean","description":"${description}","variations":{"on":true,"off":false},"environments":{}}`;
+    const invalid = Buffer.concat([Buffer.from(flag('').slice(0, 50)), Buffer.from([0xc3, 0x28, 0xff])]);
+    await refused('POST', '/api/v1/flags', invalid, /not valid UTF-8/);
+    await refused('POST', '/api/v1/flags', flag('\\ud800 alone'), /lone UTF-16 surrogate/);
+    await refused('POST', '/api/v1/flags', flag('x\\udfff'), /lone UTF-16 surrogate/);
+    await refused(
+      'POST',
+      '/api/v1/flags',
+      '{"key":"edge/names/flag","tags":{"\\ud800":1}}',
+      /key .* lone UTF-16 surrogate/,
+    );
+    await refused('POST', '/api/v1/flags', '{"__proto__":{"admin":true}}', /__proto__/);
+    assert.deepEqual(await heads(), before);
+    // A pair of surrogates is a character like any other.
+    const paired = await callApi(base, 'POST', '/api/v1/flags', {
+      token,
+      raw: flag('\\ud83d\\ude00 grin'),
+    });
+    assert.equal(paired.status, 201, paired.text);
+  });
+
+  it('refuses over-long namespaces and keys with a 4xx problem, never a 500', async () => {
+    const namespace = `${'a'.repeat(3000)}/b`;
+    for (const path of [
+      `/api/v1/events?namespace=${namespace}`,
+      `/api/v1/events/verify?namespace=${namespace}`,
+      `/api/v1/flags?prefix=${namespace}`,
+    ]) {
+      const answer = await callApi(base, 'GET', path, { token });
+      assert.equal(answer.status, 400, `${path.slice(0, 40)}: ${answer.text.slice(0, 200)}`);
+      assert.match(answer.body.detail, /at most 1024 characters/);
+    }
+    for (const path of ['/api/v1/flags/', '/api/v1/segments/']) {
+      const answer = await callApi(base, 'GET', `${path}${encodeURIComponent(`${namespace}/c`)}`, { token });
+      assert.ok(answer.status >= 400 && answer.status < 500, `${path}: ${answer.status}`);
+      assert.equal(answer.type, 'application/problem+json');
+    }
+    // A key of the longest valid length is not cut by the router.
+    const longest = `edge/names/${'k'.repeat(256 - 'edge/names/'.length)}`;
+    const missing = await callApi(base, 'GET', `/api/v1/flags/${encodeURIComponent(longest)}`, { token });
+    assert.equal(missing.status, 404, missing.text.slice(0, 200));
+  });
+
+  it('refuses a change reason over 1,000 characters, in the header or the body, and the ledger stays as it was', async () => {
+    const before = await heads();
+    const document = {
+      key: 'edge/names/reasoned',
+      type: 'boolean',
+      variations: { on: true, off: false },
+      environments: {},
+    };
+    const long = 'r'.repeat(1001);
+    const header = await callApi(base, 'POST', '/api/v1/flags', {
+      token,
+      body: document,
+      headers: { 'x-change-reason': long },
+    });
+    assert.equal(header.status, 400, header.text.slice(0, 200));
+    assert.match(header.body.detail, /X-Change-Reason: a change reason has at most 1000 characters/);
+    const body = await callApi(base, 'POST', '/api/v1/apply', {
+      token,
+      body: { documents: [{ kind: 'flag', ...document }], reason: 'r'.repeat(900_000) },
+    });
+    assert.ok(body.status >= 400 && body.status < 500, `${body.status}: ${body.text.slice(0, 200)}`);
+    assert.deepEqual(await heads(), before);
+    const kept = await callApi(base, 'POST', '/api/v1/flags', {
+      token,
+      body: document,
+      headers: { 'x-change-reason': 'r'.repeat(1000) },
+    });
+    assert.equal(kept.status, 201, kept.text.slice(0, 200));
   });
 });

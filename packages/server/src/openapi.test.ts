@@ -98,6 +98,7 @@ before(async () => {
   app.get(
     '/test/partly-documented',
     {
+      config: { access: 'public' },
       schema: {
         hide: true,
         response: {

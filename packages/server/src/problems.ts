@@ -88,7 +88,9 @@ function toProblem(
     const titles: Record<number, string> = {
       400: 'Bad Request',
       404: 'Not Found',
+      408: 'Request Timeout',
       413: 'Content Too Large',
+      414: 'URI Too Long',
       415: 'Unsupported Media Type',
     };
     return {
@@ -106,9 +108,14 @@ function toProblem(
   };
 }
 
-/** Fastify's error handler: every error becomes a problem; server errors are logged. */
+/**
+ * Fastify's error handler: every error becomes a problem; server errors are logged. A request refused
+ * before its body arrived (no token, no route, too large) has its connection closed after the answer,
+ * so that the server does not go on receiving a body it will not read.
+ */
 export function sendProblem(error: unknown, request: FastifyRequest, reply: FastifyReply): FastifyReply {
   const { problem, headers } = toProblem(error, request);
   if (problem.status >= 500) request.log.error({ err: error }, 'request failed');
+  if (!request.raw.complete) headers.connection = 'close';
   return reply.code(problem.status).headers(headers).type('application/problem+json').send(problem);
 }

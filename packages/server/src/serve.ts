@@ -15,6 +15,7 @@ import {
 import { buildServer } from './app.js';
 import { bootstrap } from './governance/bootstrap.js';
 import { DEFAULT_RATE_LIMITS, type Limit } from './governance/rate-limits.js';
+import type { HttpLimits } from './http/limits.js';
 import { createMetrics } from './metrics.js';
 
 export interface ServeOptions {
@@ -44,6 +45,8 @@ export interface ServeOptions {
   /** Append every accepted exposure event to this file, one JSON object a line. */
   exposuresFile?: string;
   logLevel: string;
+  /** Timeouts, connection and body limits; each absent one keeps its default (see http/limits.ts). */
+  limits?: Partial<HttpLimits>;
 }
 
 export interface Running {
@@ -85,6 +88,7 @@ export async function serve(
     metrics,
     rateLimits: { ...(actor ? { actor } : {}), ...(namespace ? { namespace } : {}) },
     logger: { level: options.logLevel },
+    ...(options.limits === undefined ? {} : { limits: options.limits }),
     exposures: {
       ...(options.exposuresWebhook ? { webhook: options.exposuresWebhook } : {}),
       ...(options.exposuresFile ? { file: resolve(options.exposuresFile) } : {}),

@@ -1,5 +1,7 @@
 /** What the server's tests share: a store in a temporary LMDB directory, and a server on a loopback port. */
 import { mkdtempSync, rmSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
+import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FlagStore, type FlagStoreOptions, LmdbAdapter } from '@switchyard/store';
@@ -13,15 +15,17 @@ export async function listenOnLoopback(app: FastifyInstance): Promise<string> {
   return `http://127.0.0.1:${address.port}`;
 }
 
-/** A store in a new temporary directory; `remove` closes it and deletes the directory. */
+/** A store in a new temporary directory (`dir`); `remove` closes it and deletes the directory. */
 export function temporaryStore(options: FlagStoreOptions = {}): {
   store: FlagStore;
+  dir: string;
   remove(): Promise<void>;
 } {
   const dir = mkdtempSync(join(tmpdir(), 'switchyard-server-test-'));
   const store = new FlagStore(new LmdbAdapter({ path: dir }), options);
   return {
     store,
+    dir,
     async remove() {
       await store.close();
       rmSync(dir, { recursive: true, force: true });
@@ -64,4 +68,106 @@ export async function callApi(
   } catch {}
   const type = (response.headers.get('content-type') ?? '').split(';')[0]!.trim();
   return { status: response.status, type, body, text, headers: response.headers };
+}
+
+/** Rejects with `what` unless `promise` settles within `ms`: a bound on a wait, never a delay. */
+export function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const bound = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: nothing within ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, bound]).finally(() => clearTimeout(timer));
+}
+
+/** What the server answered to a request whose body was still arriving (see `answerBeforeBody`). */
+export interface EarlyAnswer {
+  status: number;
+  // biome-ignore lint/suspicious/noExplicitAny: tests read JSON responses loosely
+  body: any;
+  /** The `Connection` header of the answer. */
+  connection: string | undefined;
+  /** Body bytes the client had written when the answer came. */
+  sentBytes: number;
+  /** Resolves when the server has closed the connection. */
+  closed: Promise<void>;
+}
+
+/**
+ * Sends a request that declares `declaredBytes` of JSON body but writes only its first `sentBytes`
+ * (spaces), and resolves with the answer the server gives before the rest, within `timeoutMs`.
+ */
+export function answerBeforeBody(
+  base: string,
+  method: string,
+  path: string,
+  options: { declaredBytes: number; sentBytes: number; headers?: Record<string, string>; timeoutMs?: number },
+): Promise<EarlyAnswer> {
+  const answer = new Promise<EarlyAnswer>((resolve, reject) => {
+    const request = httpRequest(`${base}${path}`, {
+      method,
+      agent: false,
+      headers: {
+        'content-type': 'application/json',
+        'content-length': String(options.declaredBytes),
+        ...options.headers,
+      },
+    });
+    const closed = new Promise<void>((resolveClosed) => {
+      request.on('socket', (socket) => socket.once('close', () => resolveClosed()));
+    });
+    request.on('error', (error) => reject(error));
+    request.on('response', (response) => {
+      let text = '';
+      response.setEncoding('utf8');
+      response.on('data', (chunk: string) => {
+        text += chunk;
+      });
+      response.on('end', () => {
+        let body: unknown = text;
+        try {
+          body = JSON.parse(text);
+        } catch {}
+        const connection = response.headers.connection;
+        resolve({ status: response.statusCode ?? 0, body, connection, sentBytes: options.sentBytes, closed });
+      });
+    });
+    request.write(Buffer.alloc(options.sentBytes, 0x20));
+  });
+  return within(answer, options.timeoutMs ?? 10_000, `${method} ${path}`);
+}
+
+/** A raw TCP connection to the server, for tests of what happens below HTTP (timeouts, caps). */
+export async function rawConnection(base: string): Promise<{
+  socket: Socket;
+  closed: Promise<void>;
+  /** Sends one `GET path` on this connection and resolves with the status line of its answer. */
+  get(path: string): Promise<string>;
+}> {
+  const url = new URL(base);
+  const socket = connect(Number(url.port), url.hostname);
+  const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+  socket.on('error', () => {});
+  // Flowing, so that the server's closing is seen even when nothing reads what it sent.
+  socket.resume();
+  await within(new Promise<void>((resolve) => socket.once('connect', () => resolve())), 5000, 'connecting');
+  return {
+    socket,
+    closed,
+    get(path: string) {
+      const answered = new Promise<string>((resolve, reject) => {
+        let text = '';
+        const onData = (chunk: Buffer) => {
+          text += chunk.toString('latin1');
+          if (text.includes('\r\n\r\n')) {
+            socket.off('data', onData);
+            resolve(text.slice(0, text.indexOf('\r\n')));
+          }
+        };
+        socket.on('data', onData);
+        socket.once('close', () => reject(new Error(`the connection closed before answering GET ${path}`)));
+      });
+      socket.write(`GET ${path} HTTP/1.1\r\nHost: ${url.host}\r\n\r\n`);
+      return within(answered, 5000, `GET ${path}`);
+    },
+  };
 }

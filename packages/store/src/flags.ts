@@ -132,14 +132,27 @@ export class Flags {
     return value;
   }
 
+  /**
+   * Writes an environment. `mode` 'create' refuses one that exists (`ConflictError`), 'update' one that does
+   * not (`NotFoundError`); 'put' (the default, for bootstrapping) creates or replaces.
+   */
   async putEnvironment(
     environment: Omit<EnvironmentRecord, 'createdAt'>,
     context: ChangeContext,
+    mode: 'create' | 'update' | 'put' = 'put',
   ): Promise<EnvironmentRecord> {
     const path = paths.environment(environment.name);
     this.environmentCache = undefined;
     const saved = await this.writer.commit(SYSTEM_NAMESPACE, context, environment, async (now) => {
       const existing = await this.adapter.get(SYSTEM_NAMESPACE, path);
+      if (existing === undefined && mode === 'update') {
+        throw new NotFoundError(`environment "${environment.name}" does not exist`);
+      }
+      if (existing !== undefined && mode === 'create') {
+        throw new ConflictError(
+          `environment "${environment.name}" already exists; change it with PATCH /api/v1/environments/${environment.name}`,
+        );
+      }
       const previous = existing && decodeRecord<EnvironmentRecord>(SYSTEM_NAMESPACE, path, existing.value);
       const record: EnvironmentRecord = { ...environment, createdAt: previous?.createdAt ?? iso(now) };
       const version = (existing?.version ?? 0) + 1;
@@ -154,7 +167,10 @@ export class Flags {
           patch: mergePatch(previous ?? {}, record),
         },
         response: record,
-        conflict: () => `environment "${environment.name}" changed meanwhile; try again`,
+        conflict: () =>
+          mode === 'create'
+            ? `environment "${environment.name}" already exists`
+            : `environment "${environment.name}" changed meanwhile; try again`,
       };
     });
     this.environmentCache = undefined;

@@ -49,4 +49,4 @@ export { Segments, type SegmentView } from './segments.js';
 export { type Keyring, keyring, parseKey, SealedValueError } from './sensitive.js';
 export { FlagStore, type FlagStoreOptions } from './store.js';
 export { type TokenRecord, Tokens } from './tokens.js';
-export type { ChangeContext } from './writer.js';
+export { type ChangeContext, MAX_REASON_CHARS } from './writer.js';

@@ -3,7 +3,8 @@
  * or "enabled in an environment"), namespace by namespace in key order, and reads only the candidates it
  * returns or rejects: a page costs its own size, not the size of the flag set.
  */
-import { type EnvironmentState, splitKey, stateAt } from '@switchyard/core';
+import { createCipheriv, createDecipheriv, createHash, hkdfSync, randomBytes } from 'node:crypto';
+import { type EnvironmentState, namespaceCovered, splitKey, stateAt } from '@switchyard/core';
 import type { StoreAdapter } from './contract.js';
 import { StoreValidationError } from './errors.js';
 import { tokenize } from './indexes.js';
@@ -20,9 +21,14 @@ export interface FlagQuery {
   enabled?: { environment: string; region?: string; at?: number };
   /** false (default): live flags only; true: archived flags only. */
   archived?: boolean;
+  /**
+   * The namespace scopes of the reader (empty or absent: all): only flags of covered namespaces are read,
+   * so a scoped reader's page is full and holds nothing outside its scopes.
+   */
+  namespaces?: readonly string[];
   /** Page size, 1–1000; default 100. */
   limit?: number;
-  /** From the previous page. */
+  /** From the previous page of the same query, by a reader with the same scopes. */
   cursor?: string;
 }
 
@@ -39,18 +45,51 @@ interface Cursor {
 
 const SCAN_PAGE = 256;
 
-function encodeCursor(cursor: Cursor): string {
-  return Buffer.from(JSON.stringify(cursor)).toString('base64url');
-}
+/**
+ * Cursors are opaque: the position, sealed with AES-256-GCM under a key of this store object (derived from
+ * the master key when there is one, so every server of a store reads them; else random per process) and
+ * bound to the reader's scopes, so a cursor can be neither read, forged, nor used by another reader.
+ */
+class CursorSeal {
+  private readonly key: Buffer;
 
-function decodeCursor(text: string): Cursor {
-  try {
-    const value = JSON.parse(Buffer.from(text, 'base64url').toString('utf8')) as Cursor;
-    if (typeof value.namespace === 'string' && typeof value.after === 'string') return value;
-  } catch {}
-  throw new StoreValidationError('cursor: not a cursor from a previous page', [
-    { path: 'cursor', message: 'not a cursor from a previous page' },
-  ]);
+  constructor(keys: Keyring | undefined) {
+    const master = keys?.keys.get(keys.currentId);
+    this.key =
+      master === undefined
+        ? randomBytes(32)
+        : Buffer.from(hkdfSync('sha256', master, Buffer.alloc(0), 'switchyard list cursor', 32));
+  }
+
+  private static binding(scopes: readonly string[]): Buffer {
+    return createHash('sha256')
+      .update(JSON.stringify([...scopes].sort()))
+      .digest();
+  }
+
+  seal(cursor: Cursor, scopes: readonly string[]): string {
+    const iv = randomBytes(12);
+    const cipher = createCipheriv('aes-256-gcm', this.key, iv);
+    cipher.setAAD(CursorSeal.binding(scopes));
+    const data = Buffer.concat([cipher.update(JSON.stringify(cursor), 'utf8'), cipher.final()]);
+    return Buffer.concat([iv, cipher.getAuthTag(), data]).toString('base64url');
+  }
+
+  open(text: string, scopes: readonly string[]): Cursor {
+    try {
+      if (text.length > 2048) throw new Error('too long');
+      const bytes = Buffer.from(text, 'base64url');
+      const decipher = createDecipheriv('aes-256-gcm', this.key, bytes.subarray(0, 12));
+      decipher.setAAD(CursorSeal.binding(scopes));
+      decipher.setAuthTag(bytes.subarray(12, 28));
+      const plain = Buffer.concat([decipher.update(bytes.subarray(28)), decipher.final()]).toString('utf8');
+      const value = JSON.parse(plain) as Cursor;
+      if (typeof value.namespace === 'string' && typeof value.after === 'string') return value;
+    } catch {}
+    throw new StoreValidationError('cursor: not a cursor from a previous page of this query', [
+      { path: 'cursor', message: 'not a cursor from a previous page of this query' },
+    ]);
+  }
 }
 
 /** The state's `enabled` at `at`, after schedule steps and the region's override. */
@@ -61,19 +100,24 @@ export function enabledAt(state: EnvironmentState, region: string | undefined, a
 }
 
 export class Queries {
+  private readonly cursors: CursorSeal;
+
   constructor(
     private readonly adapter: StoreAdapter,
     private readonly clock: () => number,
     private readonly keys?: Keyring,
-  ) {}
+  ) {
+    this.cursors = new CursorSeal(keys);
+  }
 
   async list(query: FlagQuery): Promise<Page<FlagMeta>> {
     const limit = Math.min(Math.max(query.limit ?? 100, 1), 1000);
     const words = query.text === undefined ? [] : tokenize(query.text);
     if (query.text !== undefined && words.length === 0) return { items: [] };
-    const start = query.cursor === undefined ? undefined : decodeCursor(query.cursor);
+    const scopes = query.namespaces ?? [];
+    const start = query.cursor === undefined ? undefined : this.cursors.open(query.cursor, scopes);
     const items: FlagMeta[] = [];
-    for await (const namespace of this.namespaces(query.prefix ?? '', start?.namespace)) {
+    for await (const namespace of this.scopedNamespaces(query.prefix ?? '', scopes, start?.namespace)) {
       const namePrefix = query.prefix?.startsWith(`${namespace}/`)
         ? query.prefix.slice(namespace.length + 1)
         : '';
@@ -109,12 +153,45 @@ export class Queries {
             )
           ) {
             items.push(meta);
-            if (items.length === limit) return { items, cursor: encodeCursor({ namespace, after }) };
+            if (items.length === limit) {
+              return { items, cursor: this.cursors.seal({ namespace, after }, scopes) };
+            }
           }
         }
       }
     }
     return { items };
+  }
+
+  /**
+   * The namespaces of `namespaces(prefix, from)` that the scopes cover, in order: for each scope that meets
+   * the prefix, only the namespaces under the narrower of the two are read, and the streams are merged.
+   */
+  private async *scopedNamespaces(
+    prefix: string,
+    scopes: readonly string[],
+    from: string | undefined,
+  ): AsyncGenerator<string> {
+    const narrowed = new Set<string>();
+    for (const scope of scopes.length === 0 ? [prefix] : scopes) {
+      if (scopes.length === 0 || scope.startsWith(prefix)) narrowed.add(scope);
+      else if (namespaceCovered([scope], prefix)) narrowed.add(prefix);
+    }
+    const streams = [...narrowed].map((p) => this.namespaces(p, from)[Symbol.asyncIterator]());
+    const heads = await Promise.all(streams.map((s) => s.next()));
+    let last: string | undefined;
+    for (;;) {
+      let at = -1;
+      heads.forEach((head, i) => {
+        if (!head.done && (at === -1 || head.value < (heads[at]!.value as string))) at = i;
+      });
+      if (at === -1) return;
+      const namespace = heads[at]!.value as string;
+      heads[at] = await streams[at]!.next();
+      if (namespace === last || (from !== undefined && namespace < from)) continue;
+      last = namespace;
+      if (namespaceCovered(scopes, namespace)) yield namespace;
+    }
   }
 
   /**

@@ -18,6 +18,7 @@
  */
 import type { EnvironmentState, FlagDocument, SegmentDocument, SegmentState } from '@switchyard/core';
 import { CorruptRecordError } from './errors.js';
+import type { Sealed } from './sensitive.js';
 
 export const RECORD_SCHEMA_VERSION = 1;
 
@@ -78,10 +79,20 @@ export interface ChangeEvent extends EventBody {
   hash: string;
 }
 
+/**
+ * What an idempotency key remembers until `expiresAt`: a hash of the request and its first answer. With
+ * a keyring, both are kept only `sealed` (the answer may hold sensitive values or a new token's value).
+ * Without one, they are kept in the clear, unless the answer held a secret: then only the request's hash
+ * is kept, `withheld`, and a retry is refused rather than the secret stored readable.
+ */
 export interface IdempotencyRecord {
-  requestHash: string;
   expiresAt: number;
-  response: unknown;
+  requestHash?: string;
+  response?: unknown;
+  /** `{ requestHash, response }` sealed with the store's keyring (sensitive.ts). */
+  sealed?: Sealed;
+  /** The answer held a secret and no keyring could seal it: it was not kept. */
+  withheld?: true;
 }
 
 const decoder = new TextDecoder('utf-8', { fatal: true });

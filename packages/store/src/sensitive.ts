@@ -44,12 +44,16 @@ export class SealedValueError extends StoreError {
   override name = 'SealedValueError';
 }
 
-type Sealed = { [SEALED]: string };
+export type Sealed = { [SEALED]: string };
 
-const isSealed = (value: unknown): value is Sealed =>
+export const isSealed = (value: unknown): value is Sealed =>
   typeof value === 'object' && value !== null && typeof (value as Sealed)[SEALED] === 'string';
 
-function seal(value: unknown, aad: string, ring: Keyring): Sealed {
+/**
+ * Any JSON value sealed with the keyring's current key, bound to `aad` (where it is kept: opening it
+ * under another `aad` fails). Idempotency records use it for the answers they keep.
+ */
+export function seal(value: unknown, aad: string, ring: Keyring): Sealed {
   const key = ring.keys.get(ring.currentId)!;
   const iv = randomBytes(12);
   const cipher = createCipheriv('aes-256-gcm', key, iv);
@@ -64,7 +68,8 @@ function seal(value: unknown, aad: string, ring: Keyring): Sealed {
   return { [SEALED]: `v1:${parts.join(':')}` };
 }
 
-function open(sealed: Sealed, aad: string, ring: Keyring | undefined, where: string): unknown {
+/** The value `seal` sealed under `aad`; a `SealedValueError` naming `where` when it cannot be opened. */
+export function open(sealed: Sealed, aad: string, ring: Keyring | undefined, where: string): unknown {
   const [version, keyId, iv, tag, data] = sealed[SEALED].split(':');
   if (version !== 'v1' || !keyId || !iv || !tag || data === undefined) {
     throw new SealedValueError(`${where}: not a sealed value this Switchyard reads`);

@@ -48,6 +48,7 @@ export class FlagStore {
     const writer = new Writer(this.adapter, {
       clock,
       idempotencyTtlMs: options.idempotencyTtlMs ?? 24 * 3600_000,
+      ...(options.encryptionKeys === undefined ? {} : { keys: options.encryptionKeys }),
     });
     this.flags = new Flags(this.adapter, writer, options.historyLimit ?? 100, options.encryptionKeys);
     this.queries = new Queries(this.adapter, clock, options.encryptionKeys);

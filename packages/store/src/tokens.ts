@@ -19,6 +19,8 @@ export interface TokenRecord {
   scopes: Record<string, readonly string[]>;
   createdAt: string;
   createdBy: string;
+  /** Whether the token may read decrypted sensitive variation values; absent means no. */
+  readSensitive?: boolean;
   expiresAt?: string;
   revokedAt?: string;
 }
@@ -44,13 +46,21 @@ export class Tokens {
     return records.map((r) => decodeRecord<TokenRecord>(SYSTEM_NAMESPACE, r.path, r.value));
   }
 
+  /**
+   * Creates a token. `value`, the token as its holder receives it, is answered back with the record and
+   * kept with the idempotency record (sealed; see writer.ts), so that a retry with the same idempotency
+   * key answers the same token and value; the request is then what was asked, not the id made up for it.
+   */
   async create(
     token: Omit<TokenRecord, 'createdAt' | 'createdBy' | 'revokedAt'>,
     context: ChangeContext,
-  ): Promise<TokenRecord> {
+    value?: string,
+  ): Promise<TokenRecord & { value?: string }> {
     const path = paths.token(token.id);
     const { secretHash: _secret, ...visible } = token;
-    return this.writer.commit(SYSTEM_NAMESPACE, context, visible, async (now) => {
+    const { id: _id, ...asked } = visible;
+    const request = value === undefined ? visible : { token: asked };
+    return this.writer.commit(SYSTEM_NAMESPACE, context, request, async (now) => {
       const record: TokenRecord = {
         ...token,
         createdAt: new Date(now).toISOString(),
@@ -61,7 +71,8 @@ export class Tokens {
         puts: [{ path, version: 1, value: encodeRecord(record) }],
         deletes: [],
         event: { action: 'token.create', toVersion: 1, patch: { ...visible, createdBy: context.actor } },
-        response: record,
+        response: value === undefined ? record : { ...record, value },
+        secret: value !== undefined,
         conflict: () => `token "${token.id}" already exists`,
       };
     });

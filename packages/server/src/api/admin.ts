@@ -3,22 +3,16 @@
  */
 import { SYSTEM_NAMESPACE } from '@switchyard/store';
 import type { FastifyInstance } from 'fastify';
-import {
-  authorize,
-  isSdkRole,
-  newToken,
-  ROLES,
-  type Role,
-  SDK_ROLES,
-  type SdkRole,
-} from '../governance/access.js';
+import { authorize, authorizeUnscopedAdmin, newToken, ROLES, SDK_ROLES } from '../governance/access.js';
+import { checkTokenRequest, manages, type TokenRequest } from '../governance/token-rules.js';
+import { visibleEvent } from '../governance/visibility.js';
 import { empty, json, list, problem, problems, ref } from '../openapi/responses.js';
 import { HttpProblem } from '../problems.js';
 import { changeContext, type RouteDeps } from './flags.js';
 
 const NAME = '^[a-z0-9][a-z0-9_-]*$';
 
-export function adminRoutes(app: FastifyInstance, { store }: RouteDeps): void {
+export function adminRoutes(app: FastifyInstance, { store, clock }: RouteDeps): void {
   app.get(
     '/api/v1/events',
     {
@@ -55,18 +49,22 @@ export function adminRoutes(app: FastifyInstance, { store }: RouteDeps): void {
     async (request) => {
       const q = request.query as Record<string, string | number | undefined>;
       const namespace = String(q.namespace);
-      authorize(request.principal!, namespace === SYSTEM_NAMESPACE ? 'admin' : 'read', { namespace });
+      const principal = request.principal!;
+      if (namespace === SYSTEM_NAMESPACE) authorizeUnscopedAdmin(principal, 'reading the system ledger');
+      else authorize(principal, 'read', { namespace });
       const limit = Number(q.limit ?? 100);
       const events = await store.ledger.events(namespace, Number(q.from ?? 1), limit);
       const since = q.since === undefined ? -Infinity : Date.parse(String(q.since));
       const until = q.until === undefined ? Infinity : Date.parse(String(q.until));
-      const items = events.filter(
-        (e) =>
-          (q.flag === undefined || e.flag === q.flag) &&
-          (q.actor === undefined || e.actor.includes(String(q.actor))) &&
-          Date.parse(e.time) >= since &&
-          Date.parse(e.time) < until,
-      );
+      const items = events
+        .filter(
+          (e) =>
+            (q.flag === undefined || e.flag === q.flag) &&
+            (q.actor === undefined || e.actor.includes(String(q.actor))) &&
+            Date.parse(e.time) >= since &&
+            Date.parse(e.time) < until,
+        )
+        .map((e) => visibleEvent(principal, e));
       const last = events[events.length - 1];
       return { items, ...(events.length === limit && last !== undefined ? { next: last.seq + 1 } : {}) };
     },
@@ -91,7 +89,9 @@ export function adminRoutes(app: FastifyInstance, { store }: RouteDeps): void {
     },
     async (request) => {
       const { namespace } = request.query as { namespace: string };
-      authorize(request.principal!, 'read', { namespace });
+      if (namespace === SYSTEM_NAMESPACE) {
+        authorizeUnscopedAdmin(request.principal!, 'reading the system ledger');
+      } else authorize(request.principal!, 'read', { namespace });
       return store.ledger.verify(namespace);
     },
   );
@@ -115,6 +115,7 @@ export function adminRoutes(app: FastifyInstance, { store }: RouteDeps): void {
     {
       schema: {
         tags: ['environments'],
+        summary: 'Create an environment (an admin token without scopes)',
         body: {
           type: 'object',
           required: ['name'],
@@ -126,13 +127,14 @@ export function adminRoutes(app: FastifyInstance, { store }: RouteDeps): void {
           additionalProperties: false,
         },
         response: {
-          201: json(ref('Environment'), 'Created, or changed when it existed'),
-          ...problems(400, 401, 403, 409, 413, 415, 429, 503),
+          201: json(ref('Environment'), 'Created'),
+          409: problem(409, 'Conflict: the environment exists (change it with PATCH)'),
+          ...problems(400, 401, 403, 413, 415, 429, 503),
         },
       },
     },
     async (request, reply) => {
-      authorize(request.principal!, 'admin');
+      authorizeUnscopedAdmin(request.principal!, 'creating an environment');
       const body = request.body as { name: string; protected?: boolean; description?: string };
       const saved = await store.flags.putEnvironment(
         {
@@ -141,8 +143,54 @@ export function adminRoutes(app: FastifyInstance, { store }: RouteDeps): void {
           ...(body.description ? { description: body.description } : {}),
         },
         changeContext(request),
+        'create',
       );
       return reply.code(201).send(saved);
+    },
+  );
+
+  app.patch(
+    '/api/v1/environments/:name',
+    {
+      schema: {
+        tags: ['environments'],
+        summary: 'Change an environment’s protection or description (an admin token without scopes)',
+        params: {
+          type: 'object',
+          required: ['name'],
+          properties: { name: { type: 'string', pattern: NAME, maxLength: 32 } },
+        },
+        body: {
+          type: 'object',
+          properties: {
+            protected: { type: 'boolean' },
+            description: { type: 'string', maxLength: 1000 },
+          },
+          additionalProperties: false,
+        },
+        response: {
+          200: json(ref('Environment'), 'Changed'),
+          ...problems(400, 401, 403, 404, 409, 413, 415, 429, 503),
+        },
+      },
+    },
+    async (request) => {
+      authorizeUnscopedAdmin(request.principal!, 'changing an environment');
+      const { name } = request.params as { name: string };
+      const body = request.body as { protected?: boolean; description?: string };
+      const current = (await store.flags.environments()).find((e) => e.name === name);
+      if (current === undefined)
+        throw new HttpProblem(404, 'Not Found', `environment "${name}" does not exist`);
+      const description = body.description ?? current.description;
+      return store.flags.putEnvironment(
+        {
+          name,
+          protected: body.protected ?? current.protected,
+          ...(description ? { description } : {}),
+        },
+        changeContext(request),
+        'update',
+      );
     },
   );
 
@@ -159,41 +207,37 @@ export function adminRoutes(app: FastifyInstance, { store }: RouteDeps): void {
             role: { type: 'string', enum: [...ROLES, ...SDK_ROLES] },
             namespaces: { type: 'array', items: { type: 'string', minLength: 1 }, maxItems: 100 },
             environments: { type: 'array', items: { type: 'string', pattern: NAME }, maxItems: 100 },
-            expiresAt: { type: 'string', format: 'date-time' },
+            readSensitive: {
+              type: 'boolean',
+              description: 'may read decrypted sensitive values; only a token that has this right grants it',
+            },
+            expiresAt: { type: 'string', format: 'date-time', description: 'in the future' },
           },
           additionalProperties: false,
         },
         response: {
           201: json(ref('NewToken'), 'Created: the token, with its value shown this once'),
-          400: problem(400, 'Bad Request: an invalid body, or an SDK key without exactly one environment'),
+          400: problem(
+            400,
+            'Bad Request: an invalid body, a non-canonical or unknown scope, an expiry in the past, or an SDK key without exactly one environment',
+          ),
           ...problems(401, 403, 409, 413, 415, 429, 503),
         },
       },
     },
     async (request, reply) => {
-      authorize(request.principal!, 'admin');
-      const body = request.body as {
-        name: string;
-        role: Role | SdkRole;
-        namespaces?: string[];
-        environments?: string[];
-        expiresAt?: string;
-      };
-      if (isSdkRole(body.role) && body.environments?.length !== 1) {
-        throw new HttpProblem(
-          400,
-          'Bad Request',
-          `an ${body.role} key belongs to exactly one environment: give "environments": ["<name>"]`,
-        );
-      }
+      const body = request.body as TokenRequest;
+      await checkTokenRequest(store, request.principal!, body, clock());
       const { value, record } = newToken(body.name, body.role, body);
+      // A retry with the same Idempotency-Key answers the first token and value (kept sealed).
       const saved = await store.tokens.create(
         { ...record, ...(body.expiresAt ? { expiresAt: body.expiresAt } : {}) },
         changeContext(request),
+        value,
       );
-      const { secretHash: _hash, ...visible } = saved;
-      // The only time the token's value is shown.
-      return reply.code(201).send({ ...visible, token: value });
+      const { secretHash: _hash, value: shown, ...visible } = saved;
+      // The only time the token's value is shown (or its retry's).
+      return reply.code(201).send({ ...visible, token: shown ?? value });
     },
   );
 
@@ -203,15 +247,23 @@ export function adminRoutes(app: FastifyInstance, { store }: RouteDeps): void {
       schema: {
         tags: ['tokens'],
         response: {
-          200: json(list(ref('Token')), 'Every token, revoked ones too, without secrets'),
+          200: json(
+            list(ref('Token')),
+            'Every token within the caller’s scopes, revoked ones too, without secrets',
+          ),
           ...problems(401, 403, 503),
         },
       },
     },
     async (request) => {
-      authorize(request.principal!, 'admin');
+      const principal = request.principal!;
+      authorize(principal, 'admin');
       const tokens = await store.tokens.list({ limit: 1000 });
-      return { items: tokens.map(({ secretHash: _hash, ...visible }) => visible) };
+      return {
+        items: tokens
+          .filter((t) => manages(principal, t))
+          .map(({ secretHash: _hash, ...visible }) => visible),
+      };
     },
   );
 
@@ -225,9 +277,12 @@ export function adminRoutes(app: FastifyInstance, { store }: RouteDeps): void {
       },
     },
     async (request, reply) => {
-      authorize(request.principal!, 'admin');
+      const principal = request.principal!;
+      authorize(principal, 'admin');
       const { id } = request.params as { id: string };
-      if ((await store.tokens.get(id)) === undefined)
+      const token = await store.tokens.get(id);
+      // A token outside the caller's scopes is as absent as one that never existed.
+      if (token === undefined || !manages(principal, token))
         throw new HttpProblem(404, 'Not Found', `token "${id}" does not exist`);
       await store.tokens.revoke(id, changeContext(request));
       return reply.code(204).send();

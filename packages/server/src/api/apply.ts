@@ -14,6 +14,7 @@ import {
 import { type FlagMeta, withoutVersion } from '@switchyard/store';
 import type { FastifyInstance } from 'fastify';
 import { authorize } from '../governance/access.js';
+import { checkForeignReferences } from '../governance/references.js';
 import { json, problem, problems } from '../openapi/responses.js';
 import { HttpProblem } from '../problems.js';
 import { changeContext, type RouteDeps } from './flags.js';
@@ -124,17 +125,16 @@ export function applyRoutes(app: FastifyInstance, { store }: RouteDeps): void {
       if (issues.length > 0) {
         throw new HttpProblem(422, 'Unprocessable Content', formatIssues(issues), { errors: issues });
       }
+      // Every item as its own write would be: its namespace, each environment it names, its references.
       for (const doc of docs) {
-        const namespace = splitKey(doc.key).namespace;
-        authorize(principal, 'write', { namespace });
-        for (const environment of Object.keys(doc.environments)) {
-          authorize(principal, 'write', {
-            namespace,
-            environment,
-            protectedEnvironment: protectedEnvironments.has(environment),
-          });
-        }
+        const named = Object.keys(doc.environments);
+        authorize(principal, 'write', {
+          namespace: splitKey(doc.key).namespace,
+          environments: named,
+          protectedEnvironment: named.some((environment) => protectedEnvironments.has(environment)),
+        });
       }
+      for (const doc of docs) await checkForeignReferences(store, principal, doc.key, doc.environments);
 
       const plan: Plan = { create: [], updateMeta: [], updateState: [], unchanged: 0 };
       for (const doc of docs) {

@@ -6,6 +6,8 @@ import { type EnvironmentState, pauseState, resumeState, splitKey } from '@switc
 import type { ChangeContext, FlagQuery, FlagStore, StateRecord } from '@switchyard/store';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { authorize, type Principal } from '../governance/access.js';
+import { checkForeignReferences } from '../governance/references.js';
+import { visibleFlag, visibleMeta } from '../governance/visibility.js';
 import { ETAG, empty, json, list, problem, problems, ref } from '../openapi/responses.js';
 import { badRequest, HttpProblem } from '../problems.js';
 
@@ -52,6 +54,39 @@ export async function isProtected(store: FlagStore, environment: string): Promis
   return (await store.flags.environments()).find((e) => e.name === environment)?.protected === true;
 }
 
+/** The protected environments among `names`. */
+export async function protectedAmong(store: FlagStore, names: readonly string[]): Promise<string[]> {
+  const environments = await store.flags.environments();
+  return names.filter((name) => environments.find((e) => e.name === name)?.protected === true);
+}
+
+/** Whether a state serves its on-path anywhere now or later: enabled, in a region, or by a scheduled step. */
+const live = (state: EnvironmentState) =>
+  state.enabled ||
+  Object.values(state.regions ?? {}).some((region) => region.enabled === true) ||
+  (state.schedule ?? []).some((step) => step.set.enabled === true);
+
+/**
+ * Authorises a change that reaches every environment of a flag at once (archive, restore, delete): a token
+ * without an environment scope, and a publisher when the flag is live in a protected environment.
+ */
+async function authorizeEveryEnvironment(deps: RouteDeps, principal: Principal, key: string) {
+  const { namespace } = splitKey(key);
+  authorize(principal, 'write', { namespace, everyEnvironment: true });
+  const view = await deps.store.flags.get(key);
+  if (view === undefined) return; // the store answers 404
+  const liveIn = Object.values(view.states)
+    .filter((record) => live(record.state))
+    .map((record) => record.environment);
+  const liveProtected = await protectedAmong(deps.store, liveIn);
+  authorize(principal, 'write', {
+    namespace,
+    everyEnvironment: true,
+    protectedEnvironment: liveProtected.length > 0,
+    ...(liveProtected.length > 0 ? { environment: liveProtected[0] } : {}),
+  });
+}
+
 async function authorizeState(
   deps: RouteDeps,
   principal: Principal,
@@ -65,6 +100,20 @@ async function authorizeState(
     environment,
     protectedEnvironment: act === 'write' && (await isProtected(deps.store, environment)),
   });
+}
+
+/** The flag's state in `environment` at `version`: the current one, or one kept in its history. */
+export async function stateAtVersion(
+  store: FlagStore,
+  key: string,
+  environment: string,
+  version: number,
+): Promise<StateRecord | undefined> {
+  const current = await store.flags.state(key, environment);
+  if (current === undefined || current.version === version) return current;
+  if (version > current.version) return undefined;
+  const [older] = await store.flags.history(key, environment, { limit: 1, before: version + 1 });
+  return older?.version === version ? older : undefined;
 }
 
 const ACTIONS: Record<string, (state: EnvironmentState, now: number) => EnvironmentState> = {
@@ -100,12 +149,17 @@ export function flagRoutes(app: FastifyInstance, deps: RouteDeps): void {
       if (typeof document.key !== 'string' || !document.key.includes('/')) {
         throw badRequest('the body is a flag document with a "key" like "checkout/payments/new-card-form"');
       }
-      for (const environment of Object.keys(document.environments ?? {})) {
-        await authorizeState(deps, request.principal!, document.key, environment, 'write');
-      }
-      authorize(request.principal!, 'write', { namespace: splitKey(document.key).namespace });
+      const principal = request.principal!;
+      const named = Object.keys(document.environments ?? {});
+      const namespace = splitKey(document.key).namespace;
+      authorize(principal, 'write', {
+        namespace,
+        environments: named,
+        protectedEnvironment: (await protectedAmong(store, named)).length > 0,
+      });
+      await checkForeignReferences(store, principal, document.key, document.environments ?? {});
       const view = await store.flags.create(document, changeContext(request));
-      return reply.code(201).header('location', flagPath(view.meta.key)).send(view);
+      return reply.code(201).header('location', flagPath(view.meta.key)).send(visibleFlag(principal, view));
     },
   );
 
@@ -144,9 +198,11 @@ export function flagRoutes(app: FastifyInstance, deps: RouteDeps): void {
     },
     async (request) => {
       const q = request.query as Record<string, string | number | boolean | undefined>;
-      // Any reader may query; a token scoped to some namespaces gets only their flags (filtered below).
-      authorize(request.principal!, 'read');
+      // Any reader may query; a token scoped to some namespaces gets only their flags (filtered by the query).
+      const principal = request.principal!;
+      authorize(principal, 'read', typeof q.enabledIn === 'string' ? { environment: q.enabledIn } : {});
       const query: FlagQuery = {
+        namespaces: principal.namespaces,
         ...(typeof q.prefix === 'string' ? { prefix: q.prefix } : {}),
         ...(typeof q.tag === 'string' ? { tag: q.tag } : {}),
         ...(typeof q.text === 'string' ? { text: q.text } : {}),
@@ -161,15 +217,11 @@ export function flagRoutes(app: FastifyInstance, deps: RouteDeps): void {
           ...(typeof q.at === 'string' ? { at: Date.parse(q.at) } : {}),
         };
       }
-      const principal = request.principal!;
       const page = await store.queries.list(query);
-      // A token scoped to some namespaces sees only their flags.
-      const visible = page.items.filter(
-        (m) =>
-          principal.namespaces.length === 0 ||
-          principal.namespaces.some((p) => m.key.startsWith(p.endsWith('/') ? p : `${p}/`)),
-      );
-      return { items: visible, ...(page.cursor === undefined ? {} : { cursor: page.cursor }) };
+      return {
+        items: page.items.map((meta) => visibleMeta(principal, meta)),
+        ...(page.cursor === undefined ? {} : { cursor: page.cursor }),
+      };
     },
   );
 
@@ -184,10 +236,11 @@ export function flagRoutes(app: FastifyInstance, deps: RouteDeps): void {
     },
     async (request) => {
       const { key } = request.params as Params;
-      authorize(request.principal!, 'read', { namespace: splitKey(key).namespace });
+      const principal = request.principal!;
+      authorize(principal, 'read', { namespace: splitKey(key).namespace });
       const view = await store.flags.get(key);
       if (view === undefined) throw new HttpProblem(404, 'Not Found', `flag "${key}" does not exist`);
-      return view;
+      return visibleFlag(principal, view);
     },
   );
 
@@ -222,7 +275,7 @@ export function flagRoutes(app: FastifyInstance, deps: RouteDeps): void {
       const expected = ifMatch(request, false) ?? current.version;
       const patch = Object.fromEntries(Object.entries(body).filter(([f]) => f !== 'reason'));
       const meta = await store.flags.updateMeta(key, expected, patch, changeContext(request));
-      return reply.header('etag', `"${meta.version}"`).send(meta);
+      return reply.header('etag', `"${meta.version}"`).send(visibleMeta(request.principal!, meta));
     },
   );
 
@@ -242,7 +295,7 @@ export function flagRoutes(app: FastifyInstance, deps: RouteDeps): void {
     },
     async (request, reply) => {
       const { key } = request.params as Params;
-      authorize(request.principal!, 'write', { namespace: splitKey(key).namespace });
+      await authorizeEveryEnvironment(deps, request.principal!, key);
       await store.flags.delete(key, changeContext(request));
       return reply.code(204).send();
     },
@@ -266,8 +319,8 @@ export function flagRoutes(app: FastifyInstance, deps: RouteDeps): void {
       },
       async (request) => {
         const { key } = request.params as Params;
-        authorize(request.principal!, 'write', { namespace: splitKey(key).namespace });
-        return store.flags[action](key, changeContext(request));
+        await authorizeEveryEnvironment(deps, request.principal!, key);
+        return visibleMeta(request.principal!, await store.flags[action](key, changeContext(request)));
       },
     );
   }
@@ -277,16 +330,44 @@ export function flagRoutes(app: FastifyInstance, deps: RouteDeps): void {
     {
       schema: {
         tags: ['states'],
-        summary: 'A flag’s state in one environment, with its version as ETag',
-        response: { 200: json(ref('StateRecord'), 'The state', ETAG), ...problems(401, 403, 404, 503) },
+        summary:
+          'A flag’s state in one environment (or, with `version`, an earlier one), its version as ETag',
+        querystring: {
+          type: 'object',
+          properties: {
+            version: {
+              type: 'integer',
+              minimum: 1,
+              description: 'serve this version, from the history when it is not the current one',
+            },
+          },
+          additionalProperties: false,
+        },
+        response: {
+          200: json(ref('StateRecord'), 'The state', ETAG),
+          ...problems(400, 401, 403),
+          404: problem(404, 'Not Found: no such flag, environment, or version (it may have been pruned)'),
+          503: problem(503),
+        },
       },
     },
     async (request, reply) => {
       const { key, env } = request.params as Params;
       await authorizeState(deps, request.principal!, key, env, 'read');
-      const state = await store.flags.state(key, env);
-      if (state === undefined)
-        throw new HttpProblem(404, 'Not Found', `flag "${key}" has no state in "${env}"`);
+      const { version } = request.query as { version?: number };
+      const state =
+        version === undefined
+          ? await store.flags.state(key, env)
+          : await stateAtVersion(store, key, env, version);
+      if (state === undefined) {
+        throw new HttpProblem(
+          404,
+          'Not Found',
+          version === undefined
+            ? `flag "${key}" has no state in "${env}"`
+            : `flag "${key}" has no version ${version} in "${env}" (it may have been pruned)`,
+        );
+      }
       return reply.header('etag', `"${state.version}"`).send(state);
     },
   );
@@ -311,6 +392,7 @@ export function flagRoutes(app: FastifyInstance, deps: RouteDeps): void {
       await authorizeState(deps, request.principal!, key, env, 'write');
       const expectedVersion = ifMatch(request, true)!;
       const { reason: _reason, ...state } = request.body as EnvironmentState & { reason?: string };
+      await checkForeignReferences(store, request.principal!, key, { [env]: state });
       const record = await store.flags.updateState(
         key,
         env,
@@ -346,6 +428,9 @@ export function flagRoutes(app: FastifyInstance, deps: RouteDeps): void {
         const toVersion = (request.body as { toVersion?: unknown } | undefined)?.toVersion;
         if (!Number.isInteger(toVersion))
           throw badRequest('rollback takes a body { "toVersion": <version> }');
+        const old = await stateAtVersion(store, key, env, toVersion as number);
+        if (old !== undefined)
+          await checkForeignReferences(store, request.principal!, key, { [env]: old.state });
         record = await store.flags.rollback(key, env, toVersion as number, expectedVersion, context);
       } else {
         const transform = ACTIONS[action];

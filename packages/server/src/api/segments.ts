@@ -4,9 +4,15 @@
 import { type SegmentState, splitKey } from '@switchyard/core';
 import type { FastifyInstance } from 'fastify';
 import { authorize } from '../governance/access.js';
+import { checkForeignReferences } from '../governance/references.js';
+import { visibleSegment } from '../governance/visibility.js';
 import { ETAG, empty, json, problem, problems, ref } from '../openapi/responses.js';
 import { badRequest, HttpProblem } from '../problems.js';
-import { changeContext, ifMatch, isProtected, type RouteDeps } from './flags.js';
+import { changeContext, ifMatch, isProtected, protectedAmong, type RouteDeps } from './flags.js';
+
+/** Whether a segment state puts anyone in: members or rules. */
+const populated = (state: SegmentState) =>
+  (state.included?.length ?? 0) > 0 || (state.excluded?.length ?? 0) > 0 || (state.rules?.length ?? 0) > 0;
 
 type Params = { key: string; env: string };
 
@@ -29,16 +35,23 @@ export function segmentRoutes(app: FastifyInstance, { store }: RouteDeps): void 
       },
     },
     async (request, reply) => {
-      const document = request.body as { key?: unknown };
+      const document = request.body as { key?: unknown; environments?: Record<string, unknown> };
       if (typeof document.key !== 'string' || !document.key.includes('/')) {
         throw badRequest('the body is a segment document with a "key" like "checkout/payments/beta-testers"');
       }
-      authorize(request.principal!, 'write', { namespace: splitKey(document.key).namespace });
+      const principal = request.principal!;
+      const named = Object.keys(document.environments ?? {});
+      authorize(principal, 'write', {
+        namespace: splitKey(document.key).namespace,
+        environments: named,
+        protectedEnvironment: (await protectedAmong(store, named)).length > 0,
+      });
+      await checkForeignReferences(store, principal, document.key, document.environments ?? {});
       const view = await store.segments.create({ kind: 'segment', ...document }, changeContext(request));
       return reply
         .code(201)
         .header('location', `/api/v1/segments/${encodeURIComponent(document.key)}`)
-        .send(view);
+        .send(visibleSegment(principal, view));
     },
   );
 
@@ -56,7 +69,7 @@ export function segmentRoutes(app: FastifyInstance, { store }: RouteDeps): void 
       authorize(request.principal!, 'read', { namespace: splitKey(key).namespace });
       const view = await store.segments.get(key);
       if (view === undefined) throw new HttpProblem(404, 'Not Found', `segment "${key}" does not exist`);
-      return view;
+      return visibleSegment(request.principal!, view);
     },
   );
 
@@ -84,6 +97,7 @@ export function segmentRoutes(app: FastifyInstance, { store }: RouteDeps): void 
       });
       const expected = ifMatch(request, true)!;
       const { reason: _reason, ...state } = request.body as SegmentState & { reason?: string };
+      await checkForeignReferences(store, request.principal!, key, { [env]: state });
       const record = await store.segments.updateState(key, env, expected, state, changeContext(request));
       return reply.header('etag', `"${record.version}"`).send(record);
     },
@@ -94,13 +108,26 @@ export function segmentRoutes(app: FastifyInstance, { store }: RouteDeps): void 
     {
       schema: {
         tags: ['segments'],
-        summary: 'Delete a segment (conditions that name it then match nobody)',
+        summary:
+          'Delete a segment (conditions that name it then match nobody): a token without an environment scope, and a publisher when it has members or rules in a protected environment',
         response: { 204: empty('Deleted'), ...problems(401, 403, 404, 409, 429, 503) },
       },
     },
     async (request, reply) => {
       const { key } = request.params as Params;
-      authorize(request.principal!, 'write', { namespace: splitKey(key).namespace });
+      const principal = request.principal!;
+      const namespace = splitKey(key).namespace;
+      // Deleting reaches every environment: members gone everywhere at once.
+      authorize(principal, 'write', { namespace, everyEnvironment: true });
+      const view = await store.segments.get(key);
+      const inUse = Object.values(view?.states ?? {})
+        .filter((record) => populated(record.state))
+        .map((record) => record.environment);
+      authorize(principal, 'write', {
+        namespace,
+        everyEnvironment: true,
+        protectedEnvironment: (await protectedAmong(store, inUse)).length > 0,
+      });
       await store.segments.delete(key, changeContext(request));
       return reply.code(204).send();
     },

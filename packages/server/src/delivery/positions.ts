@@ -2,7 +2,7 @@
  * Position vectors and namespace selectors of the delivery protocol (spec/protocol.md): where a client
  * stands per namespace (`ns:seq,ns:seq`), and which namespaces a request selects (namespaces or prefixes).
  */
-import { names } from '@switchyard/core';
+import { names, namespaceCovered } from '@switchyard/core';
 import { HttpProblem } from '../problems.js';
 
 export type Positions = Map<string, number>;
@@ -57,9 +57,8 @@ export function parseSelectors(text: string | undefined): string[] {
 
 /** Whether `namespace` is `selector` or under it. */
 export function selects(selector: string, namespace: string): boolean {
-  return namespace === selector || namespace.startsWith(`${selector}/`);
+  return namespaceCovered([selector], namespace);
 }
 
-export function selectedBy(selectors: readonly string[], namespace: string): boolean {
-  return selectors.length === 0 || selectors.some((s) => selects(s, namespace));
-}
+/** Whether the selectors (none: all) select `namespace`: scope matching, as for a token's scopes. */
+export const selectedBy = namespaceCovered;

@@ -146,6 +146,13 @@ const ROUTES: Route[] = [
     path: () => '/api/v1/environments',
     body: () => ({ name: `env${++counter.n}` }),
   },
+  {
+    name: 'change an environment',
+    needs: 'admin',
+    method: 'PATCH',
+    path: () => '/api/v1/environments/development',
+    body: () => ({ description: `changed ${++counter.n}` }),
+  },
 ];
 
 describe('access matrix: every route × every role', () => {

@@ -4,7 +4,8 @@
  * scopes narrow a token to namespace prefixes and environments.
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import type { FlagStore, TokenRecord } from '@switchyard/store';
+import { environmentCovered, namespaceCovered, unscoped } from '@switchyard/core';
+import { type FlagStore, SYSTEM_NAMESPACE, type TokenRecord } from '@switchyard/store';
 import { forbidden, unauthorized } from '../problems.js';
 
 export const ROLES = ['viewer', 'editor', 'publisher', 'admin'] as const;
@@ -26,6 +27,8 @@ export interface Principal {
   namespaces: readonly string[];
   /** Environments the token may touch; empty for all. */
   environments: readonly string[];
+  /** Whether the token may read decrypted sensitive variation values (sdk-server keys do implicitly). */
+  readSensitive?: boolean;
 }
 
 const TOKEN = /^sy_([a-f0-9]{16})_([A-Za-z0-9_-]{43})$/;
@@ -36,7 +39,7 @@ export const hashSecret = (secret: string) => createHash('sha256').update(secret
 export function newToken(
   name: string,
   role: Role | SdkRole,
-  scopes: { namespaces?: readonly string[]; environments?: readonly string[] } = {},
+  scopes: { namespaces?: readonly string[]; environments?: readonly string[]; readSensitive?: boolean } = {},
   value?: string,
 ): { value: string; record: Omit<TokenRecord, 'createdAt' | 'createdBy' | 'revokedAt'> } {
   const token = value ?? `sy_${randomBytes(8).toString('hex')}_${randomBytes(32).toString('base64url')}`;
@@ -50,6 +53,7 @@ export function newToken(
       secretHash: hashSecret(parsed[2]!),
       role,
       scopes: { namespaces: [...(scopes.namespaces ?? [])], environments: [...(scopes.environments ?? [])] },
+      ...(scopes.readSensitive === true ? { readSensitive: true } : {}),
     },
   };
 }
@@ -84,30 +88,51 @@ export async function authenticate(
     role: record.role as Role | SdkRole,
     namespaces: record.scopes.namespaces ?? [],
     environments: record.scopes.environments ?? [],
+    ...(record.readSensitive === true ? { readSensitive: true } : {}),
   };
 }
 
+/** Whether the principal sees decrypted sensitive values: sdk-server keys, and tokens given the right. */
+export const readsSensitive = (principal: Principal) =>
+  principal.role === 'sdk-server' || principal.readSensitive === true;
+
 const rank = (role: Role | SdkRole) => (ROLES as readonly string[]).indexOf(role);
 
+/** Whether `role` is at least `needed`; SDK roles rank below every control-plane role. */
+export const atLeast = (role: Role | SdkRole, needed: Role) => rank(role) >= rank(needed);
+
+/**
+ * What a request reads or writes. `environment` names one environment; `environments` several (e.g. those
+ * a document names); `everyEnvironment` says the change reaches every environment at once (archive,
+ * delete), which only a token without an environment scope may make.
+ */
 export interface Target {
   namespace?: string;
   environment?: string;
-  /** Whether `environment` is protected (only publishers and admins change it). */
+  environments?: readonly string[];
+  everyEnvironment?: boolean;
+  /** Whether the change touches a protected environment (only publishers and admins change those). */
   protectedEnvironment?: boolean;
 }
 
-/**
- * Whether the principal's namespace scopes (none: all) cover `namespace`: a scope covers itself and the
- * namespaces under it, `team` and `team/` alike.
- */
+/** Whether the principal's namespace scopes (none: all) cover `namespace`: scope matching of @switchyard/core. */
 export function inNamespaces(principal: Principal, namespace: string): boolean {
-  return (
-    principal.namespaces.length === 0 ||
-    principal.namespaces.some((p) => namespace === p || namespace.startsWith(p.endsWith('/') ? p : `${p}/`))
-  );
+  return namespaceCovered(principal.namespaces, namespace);
 }
 
-/** Refuses with 403 unless the principal may `act` ('read' | 'write' | 'admin') on the target. */
+/** Whether the principal's environment scopes (none: all) cover `environment`. */
+export function inEnvironments(principal: Principal, environment: string): boolean {
+  return environmentCovered(principal.environments, environment);
+}
+
+/** The reserved namespace (tokens, environments) and those under it: never written through the API. */
+export const isSystemNamespace = (namespace: string) => namespaceCovered([SYSTEM_NAMESPACE], namespace);
+
+/**
+ * Refuses with 403 unless the principal may `act` ('read' | 'write' | 'admin') on the target: the role the
+ * act needs (publisher for a protected environment), every namespace and environment of the target within
+ * the token's scopes, and never a write into the system namespace.
+ */
 export function authorize(principal: Principal, act: 'read' | 'write' | 'admin', target: Target = {}): void {
   if (isSdkRole(principal.role)) {
     throw forbidden('an SDK key reads flags through the delivery endpoints only, not the control-plane API');
@@ -120,22 +145,45 @@ export function authorize(principal: Principal, act: 'read' | 'write' | 'admin',
         : target.protectedEnvironment
           ? 'publisher'
           : 'editor';
-  if (rank(principal.role) < rank(needed)) {
+  if (!atLeast(principal.role, needed)) {
     const what =
       act === 'write' && target.protectedEnvironment
-        ? `change protected environment "${target.environment}"`
+        ? target.environment === undefined
+          ? 'change a protected environment'
+          : `change protected environment "${target.environment}"`
         : act;
     throw forbidden(`a ${principal.role} token may not ${what}; it needs ${needed}`);
   }
-  const { namespace, environment } = target;
+  const { namespace } = target;
+  if (namespace !== undefined && act !== 'read' && isSystemNamespace(namespace)) {
+    throw forbidden(`namespace "${SYSTEM_NAMESPACE}" is reserved: nobody writes into it through the API`);
+  }
   if (namespace !== undefined && !inNamespaces(principal, namespace)) {
     throw forbidden(`this token is limited to namespaces ${principal.namespaces.join(', ')}`);
   }
-  if (
-    environment !== undefined &&
-    principal.environments.length > 0 &&
-    !principal.environments.includes(environment)
-  ) {
-    throw forbidden(`this token is limited to environments ${principal.environments.join(', ')}`);
+  const environments = [
+    ...(target.environment === undefined ? [] : [target.environment]),
+    ...(target.environments ?? []),
+  ];
+  for (const environment of environments) {
+    if (!inEnvironments(principal, environment)) {
+      throw forbidden(`this token is limited to environments ${principal.environments.join(', ')}`);
+    }
+  }
+  if (target.everyEnvironment && principal.environments.length > 0) {
+    throw forbidden(
+      `this change reaches every environment, and this token is limited to ${principal.environments.join(', ')}`,
+    );
+  }
+}
+
+/**
+ * Refuses (403) unless the principal is an admin without any scope: what changes environments needs,
+ * and what reads the system namespace.
+ */
+export function authorizeUnscopedAdmin(principal: Principal, what: string): void {
+  authorize(principal, 'admin');
+  if (!unscoped(principal)) {
+    throw forbidden(`${what} needs an admin token without namespace or environment scopes`);
   }
 }

@@ -1,5 +1,6 @@
 /**
- * The first start of a store: the default environments (production protected) and an admin token.
+ * The first start of a store: the default environments (production protected) and an admin token,
+ * which may read sensitive values.
  * `SWITCHYARD_ADMIN_TOKEN` chooses that token's value; otherwise one is made and shown once.
  */
 import type { FlagStore } from '@switchyard/store';
@@ -23,12 +24,12 @@ export async function bootstrap(store: FlagStore, adminToken?: string): Promise<
     }
   }
   if (adminToken !== undefined) {
-    const { value, record } = newToken('admin', 'admin', {}, adminToken);
+    const { value, record } = newToken('admin', 'admin', { readSensitive: true }, adminToken);
     if ((await store.tokens.get(record.id)) === undefined) await store.tokens.create(record, SYSTEM);
     return { environments: created, adminToken: value };
   }
   if ((await store.tokens.list({ limit: 1 })).length > 0) return { environments: created };
-  const { value, record } = newToken('admin', 'admin');
+  const { value, record } = newToken('admin', 'admin', { readSensitive: true });
   await store.tokens.create(record, SYSTEM);
   return { environments: created, adminToken: value };
 }

@@ -106,7 +106,7 @@ export const FlagMeta = Type.Object(
     $id: 'FlagMeta',
     additionalProperties: false,
     description:
-      'A flag’s identity and metadata, without its states: the fields of its document (spec/schema/flag.schema.json) but `environments`, with versions and times.',
+      'A flag’s identity and metadata, without its states: the fields of its document (spec/schema/flag.schema.json) but `environments`, with versions and times. The variation values of a `sensitive` flag read as the string `"[sensitive]"` (the redacted marker) unless the token has `readSensitive`.',
   },
 );
 
@@ -125,7 +125,9 @@ export const StateRecord = Type.Object(
 export const FlagView = Type.Object(
   {
     meta: ref(FlagMeta),
-    states: Type.Record(Type.String(), ref(StateRecord), { description: 'by environment' }),
+    states: Type.Record(Type.String(), ref(StateRecord), {
+      description: 'by environment: those within the token’s environment scope',
+    }),
   },
   {
     $id: 'FlagView',
@@ -173,7 +175,9 @@ export const SegmentStateRecord = Type.Object(
 export const SegmentView = Type.Object(
   {
     meta: ref(SegmentMeta),
-    states: Type.Record(Type.String(), ref(SegmentStateRecord), { description: 'by environment' }),
+    states: Type.Record(Type.String(), ref(SegmentStateRecord), {
+      description: 'by environment: those within the token’s environment scope',
+    }),
   },
   { $id: 'SegmentView', additionalProperties: false, description: 'A segment with its state everywhere.' },
 );
@@ -194,7 +198,8 @@ export const Event = Type.Object(
     toVersion: Type.Optional(Type.Integer()),
     patch: Type.Optional(
       Type.Unknown({
-        description: 'a JSON Merge Patch (RFC 7386) from the old value to the new; sensitive values redacted',
+        description:
+          'a JSON Merge Patch (RFC 7386) from the old value to the new; sensitive values redacted. Absent when the event is about an environment outside the token’s scope; documents in it list only the environments within that scope',
       }),
     ),
     reason: Type.Optional(Type.String({ description: 'the `X-Change-Reason` of the change' })),
@@ -245,8 +250,15 @@ const tokenFields = {
   name: Type.String(),
   role: Type.String({ description: 'viewer, editor, publisher, admin, sdk-server or sdk-client' }),
   scopes: Type.Record(Type.String(), Type.Array(Type.String()), {
-    description: '`namespaces` (prefixes) and `environments` the token is limited to; empty lists for all',
+    description:
+      '`namespaces` (canonical namespaces, each covering itself and the namespaces under it) and `environments` the token is limited to; empty lists for all',
   }),
+  readSensitive: Type.Optional(
+    Type.Boolean({
+      description:
+        'whether the token reads decrypted sensitive variation values (others read the marker `"[sensitive]"`)',
+    }),
+  ),
   createdAt: DateTime(),
   createdBy: Type.String(),
   expiresAt: Type.Optional(DateTime()),
