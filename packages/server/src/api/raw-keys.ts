@@ -79,6 +79,8 @@ export function rawKeyRoutes(app: FastifyInstance, { store }: RouteDeps): void {
       method: methods,
       url: `/api/v1/${kind}/*`,
       schema: { hide: true },
+      // The route it resolves to is injected, and decides access (its own role and targets).
+      config: { access: 'viewer' },
       handler: async (request: FastifyRequest, reply: FastifyReply) => {
         const rest = (request.params as { '*': string })['*'];
         const method = request.method as HTTPMethods;

@@ -9,9 +9,10 @@
  * the server does not register fails too. Replay a failure with SWITCHYARD_TEST_SEED=<seed>.
  */
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
-import { type FlagStore, SYSTEM_NAMESPACE } from '@switchyard/store';
+import { type FlagStore, keyring, SYSTEM_NAMESPACE } from '@switchyard/store';
 import fc from 'fast-check';
 import type { FastifyInstance } from 'fastify';
 import { buildServer } from '../app.js';
@@ -87,7 +88,13 @@ interface TokenSpec {
   role: string;
   namespaces: string[];
   environments: string[];
+  /** The explicit right to read sensitive values (sdk-server keys have it implicitly). */
+  readSensitive: boolean;
 }
+
+/** The plaintext of the sensitive fixture flag: no answer may show it to a principal that may not read it. */
+const SECRET = 'plaintext-of-a-sensitive-value';
+const maySeeSensitive = (p: TokenSpec) => p.role === 'sdk-server' || p.readSensitive;
 
 const namespaceCovered = (scopes: readonly string[], ns: string) =>
   scopes.length === 0 || scopes.some((s) => ns === s || ns.startsWith(`${s}/`));
@@ -116,7 +123,7 @@ interface Request {
   /** It touches a protected environment (names it, or changes something live there). */
   protectedTouched?: boolean;
   /** The token a token-admin request creates or revokes. */
-  target?: { namespaces: string[]; environments: string[] };
+  target?: { namespaces: string[]; environments: string[]; readSensitive?: boolean };
   /** The answer is an event stream: read the status and headers, then hang up. */
   stream?: boolean;
 }
@@ -159,7 +166,8 @@ function expected(row: Row, token: TokenSpec, request: Request): 'allowed' | 401
   );
   if (ns === 403 || env === 403) return 403;
   if (nsRule!.startsWith('within') || envRule!.startsWith('within')) {
-    const within = scopesWithin(request.target!, token);
+    const within =
+      scopesWithin(request.target!, token) && (request.target!.readSensitive !== true || token.readSensitive);
     if (!within) return nsRule === 'within/404' ? 404 : 403;
   }
   return 'allowed';
@@ -264,7 +272,8 @@ const BUILDERS: Record<string, Builder> = {
   },
   'GET /api/v1/flags/{key}': async (c) => {
     const ns = readNamespace(c);
-    return { method: 'GET', path: flagPath(`${ns}/read`), namespaces: [ns], environments: [] };
+    const name = ns === 'team/a' && c.picks.chance() ? 'secret' : 'read';
+    return { method: 'GET', path: flagPath(`${ns}/${name}`), namespaces: [ns], environments: [] };
   },
   'GET /api/v1/flags/{key}/environments/{env}': async (c) => {
     const [ns, env] = [readNamespace(c), c.picks.one(ENVIRONMENTS)];
@@ -481,6 +490,7 @@ const BUILDERS: Record<string, Builder> = {
       environments: SDK_ROLES.includes(role as never)
         ? [c.picks.one(ENVIRONMENTS)]
         : c.picks.some(ENVIRONMENTS, 2),
+      ...(c.picks.next() % 4 === 0 ? { readSensitive: true } : {}),
     };
     return {
       method: 'POST',
@@ -583,6 +593,7 @@ const tokenArbitrary: fc.Arbitrary<TokenSpec> = fc.record({
   role: fc.constantFrom(...ROLES, ...SDK_ROLES),
   namespaces: fc.uniqueArray(fc.constantFrom(...SCOPES), { maxLength: 2 }),
   environments: fc.uniqueArray(fc.constantFrom(...ENVIRONMENTS), { maxLength: 2 }),
+  readSensitive: fc.boolean(),
 });
 
 interface Answer {
@@ -606,9 +617,21 @@ describe('the authorization model of SECURITY.md, against a real server', () => 
   const pool: { spec: TokenSpec; authorization?: string; principal: TokenSpec }[] = [];
 
   before(async () => {
-    temp = temporaryStore();
+    temp = temporaryStore({ encryptionKeys: keyring([randomBytes(32)]) });
     store = temp.store;
     admin = (await bootstrap(store)).adminToken!;
+    await store.flags.create(
+      {
+        key: 'team/a/secret',
+        type: 'string',
+        sensitive: true,
+        variations: { secret: SECRET, plain: 'plain' },
+        environments: Object.fromEntries(
+          ENVIRONMENTS.map((e) => [e, { enabled: true, offVariation: 'plain', default: 'secret' }]),
+        ),
+      },
+      SETUP,
+    );
     for (const ns of NAMESPACES) {
       await store.flags.create(
         flagDoc(`${ns}/read`, Object.fromEntries(ENVIRONMENTS.map((e) => [e, state(true)]))),
@@ -628,6 +651,7 @@ describe('the authorization model of SECURITY.md, against a real server', () => 
       role: 'admin',
       namespaces: [],
       environments: [],
+      readSensitive: true,
     };
     for (const spec of [bootstrapAdmin, ...fc.sample(tokenArbitrary, { numRuns: POOL_SIZE, seed: SEED })]) {
       pool.push({ spec, ...(await credentialOf(spec)) });
@@ -656,15 +680,20 @@ describe('the authorization model of SECURITY.md, against a real server', () => 
       case 'bootstrap':
         return {
           authorization: `Bearer ${admin}`,
-          principal: { ...spec, role: 'admin', namespaces: [], environments: [] },
+          // The first admin token may read sensitive values (bootstrap.ts).
+          principal: { ...spec, role: 'admin', namespaces: [], environments: [], readSensitive: true },
         };
       default: {
         const sdk = (SDK_ROLES as readonly string[]).includes(spec.role);
-        const principal = {
+        const principal: TokenSpec = {
           ...spec,
           environments: sdk ? [spec.environments[0] ?? 'development'] : spec.environments,
+          readSensitive: spec.readSensitive && !sdk,
         };
-        const { value, record } = newToken(fresh(), spec.role as never, principal);
+        const { value, record } = newToken(fresh(), spec.role as never, {
+          ...principal,
+          readSensitive: principal.readSensitive,
+        });
         const expiresAt =
           spec.credential === 'expired' ? { expiresAt: new Date(Date.now() - 60_000).toISOString() } : {};
         await store.tokens.create({ ...record, ...expiresAt }, SETUP);
@@ -766,6 +795,10 @@ describe('the authorization model of SECURITY.md, against a real server', () => 
               const who = `${spec.credential} ${principal.role} ns=[${principal.namespaces}] env=[${principal.environments}]`;
               const what = `${request.method} ${request.path} ${JSON.stringify(request.body ?? '')}`;
               const detail = `${who} → ${what}: ${answer.status} ${answer.text.slice(0, 300)}`;
+              assert.ok(
+                maySeeSensitive(principal) || !answer.text.includes(SECRET),
+                `a sensitive value in plaintext for a principal without readSensitive: ${detail}`,
+              );
               if (want === 'allowed') {
                 assert.ok(row.allowed.includes(answer.status), `allowed by the table, answered: ${detail}`);
                 checkFiltered(principal, answer.body, detail);
