@@ -19,7 +19,7 @@ import { bootstrap } from './governance/bootstrap.js';
 import { listenOnLoopback, temporaryStore } from './testing.js';
 
 const SEED = Number(process.env.SWITCHYARD_TEST_SEED ?? Math.floor(Math.random() * 2 ** 31));
-const RUNS = Number(process.env.SWITCHYARD_FUZZ_RUNS ?? 400);
+const RUNS = Number(process.env.SWITCHYARD_FUZZ_RUNS ?? 2000);
 const SECONDS = Number(process.env.SWITCHYARD_FUZZ_SECONDS ?? 30);
 /** How long one answer may take before the server counts as hung. */
 const ANSWER_MS = 10_000;
