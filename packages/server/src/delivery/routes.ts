@@ -224,6 +224,8 @@ export function deliveryRoutes(app: FastifyInstance, deps: DeliveryDeps): void {
     '/sdk/v1/stream',
     {
       onRequest,
+      // A stream has no headers to give without its body: HEAD is no route here (404), not a hung request.
+      exposeHeadRoute: false,
       schema: {
         tags: ['delivery'],
         summary: 'Server-Sent Events: a snapshot or a resume, then ordered patches and heartbeats',

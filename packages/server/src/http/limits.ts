@@ -3,6 +3,7 @@
  * may be open, how large and how deep a body may be. Every request from outside meets a size, time and
  * shape limit before the application spends memory on it.
  */
+import { answerClientError } from './client-errors.js';
 
 export interface HttpLimits {
   /** Milliseconds a client has to send a request's headers (Node's `headersTimeout`); then 408 and closed. */
@@ -66,6 +67,7 @@ export function limitedServerOptions(limits: HttpLimits, tls?: { key: Buffer; ce
     requestTimeout: limits.requestTimeoutMs,
     keepAliveTimeout: limits.keepAliveTimeoutMs,
     bodyLimit: limits.bodyBytes,
+    clientErrorHandler: answerClientError,
   };
 }
 
