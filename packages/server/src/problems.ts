@@ -8,6 +8,7 @@ import {
   IdempotencyMismatchError,
   InvalidOperationError,
   NotFoundError,
+  SealedValueError,
   StoreValidationError,
   UnavailableError,
 } from '@switchyard/store';
@@ -73,8 +74,10 @@ function toProblem(
   if (error instanceof UnavailableError) {
     return { problem: base(503, 'Service Unavailable', error.message), headers: { 'retry-after': '1' } };
   }
-  if (error instanceof CorruptRecordError) {
-    return { problem: base(500, 'Internal Server Error', error.message), headers: {} };
+  if (error instanceof CorruptRecordError || error instanceof SealedValueError) {
+    // What is stored cannot be read here (damaged, or sealed with a key this server lacks): the rest of
+    // the store still serves, /readyz names the damage, and nothing is answered as if it were absent.
+    return { problem: base(503, 'Service Unavailable', error.message), headers: {} };
   }
   const fastifyError = error as FastifyError;
   if (fastifyError.validation !== undefined) {
