@@ -7,7 +7,7 @@
  * every request: a revoked key stops working within `ttlMs`.
  */
 import type { FastifyReply, FastifyRequest, onRequestHookHandler } from 'fastify';
-import { isSdkRole, type Principal, ROLES } from '../governance/access.js';
+import { inEnvironments, isSdkRole, type Principal, ROLES } from '../governance/access.js';
 import { badRequest, forbidden } from '../problems.js';
 import { selectedBy } from './positions.js';
 
@@ -110,7 +110,7 @@ export function deliveryEnvironment(
   if (environment === undefined) {
     throw badRequest('env: name the environment (this token is not tied to a single one)');
   }
-  if (principal.environments.length > 0 && !principal.environments.includes(environment)) {
+  if (!inEnvironments(principal, environment)) {
     throw forbidden(
       `this ${isSdkRole(principal.role) ? 'SDK key' : 'token'} is for environment "${principal.environments.join('", "')}", not "${environment}"`,
     );
