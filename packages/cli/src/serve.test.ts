@@ -283,6 +283,16 @@ describe('a start that cannot begin', () => {
     rmSync(data, { recursive: true, force: true });
   });
 
+  it('fails with one line on a malformed SWITCHYARD_MASTER_KEY, without repeating it', () => {
+    const data = mkdtempSync(join(tmpdir(), 'switchyard-badkey-'));
+    const failed = runSwitchyard(['serve', '--port', '0', '--data', data], {
+      SWITCHYARD_MASTER_KEY: 'short-k3y',
+    });
+    assertOneLineFailure(failed, /^serve: SWITCHYARD_MASTER_KEY: an encryption key is 32 bytes/);
+    assert.doesNotMatch(failed.stderr, /k3y/);
+    rmSync(data, { recursive: true, force: true });
+  });
+
   it('fails with one line when the data directory cannot be opened', () => {
     const file = join(dir, 'not-a-directory');
     writeFileSync(file, 'x');

@@ -79,6 +79,13 @@ export async function serve(
     const problem = adminTokenProblem(options.adminToken);
     if (problem !== undefined) throw new StartupError(problem);
   }
+  let encryptionKeys: ReturnType<typeof keyring> | undefined;
+  try {
+    encryptionKeys = options.masterKeys.length > 0 ? keyring(options.masterKeys.map(parseKey)) : undefined;
+  } catch (error) {
+    // The keys are never repeated in the message.
+    throw new StartupError(`SWITCHYARD_MASTER_KEY: ${(error as Error).message}`);
+  }
   let adapter: StoreAdapter;
   if (options.store === undefined) {
     const dir = resolve(options.data);
@@ -92,8 +99,6 @@ export async function serve(
     const cluster = options.store.startsWith('redis-cluster://');
     adapter = new RedisAdapter({ url: options.store, waitReplicas: cluster ? options.waitReplicas : 0 });
   }
-  const encryptionKeys =
-    options.masterKeys.length > 0 ? keyring(options.masterKeys.map(parseKey)) : undefined;
   const metrics = createMetrics();
   const store = new FlagStore(adapter, {
     observe: metrics.observeStore,
