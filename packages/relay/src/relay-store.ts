@@ -6,14 +6,14 @@
  * and resumes its upstream from the positions on disk, so a crash loses nothing the upstream cannot
  * send again. A position is never moved back: a patch or snapshot older than what is stored is ignored.
  *
- * Lines of flags whose values are sensitive are sealed (see `sealing.ts`) under a key derived from the
- * relay's upstream key, which the directory never holds; every line carries a checksum
+ * Lines of flags whose values are sensitive are sealed (`LineSealer` of `@switchyard/sdk`) under a key
+ * derived from the relay's upstream key, which the directory never holds; every line carries a checksum
  * (`stored-lines.ts`), checked when the directory is opened and whenever a line is read.
  */
 import { randomBytes } from 'node:crypto';
 import { lineIdentity, type RecordChange } from '@switchyard/core';
+import { LineSealer } from '@switchyard/sdk';
 import { type Database, open, type RootDatabase } from 'lmdb';
-import { LineSealer } from './sealing.js';
 import { StoredLines } from './stored-lines.js';
 
 export interface StoredPosition {
@@ -127,7 +127,7 @@ export class RelayStore {
    */
   private async useKey(secret: string, sealing: Sealing | undefined): Promise<void> {
     if (sealing !== undefined) {
-      const sealer = new LineSealer(secret, Buffer.from(sealing.salt, 'base64'));
+      const sealer = new LineSealer(secret, Buffer.from(sealing.salt, 'base64'), 'relay-data');
       if (sealer.check !== sealing.check) {
         throw new SealedWithAnotherKeyError('its sensitive values are sealed with another upstream key');
       }
@@ -135,7 +135,7 @@ export class RelayStore {
       return;
     }
     const salt = randomBytes(16);
-    const sealer = new LineSealer(secret, salt);
+    const sealer = new LineSealer(secret, salt, 'relay-data');
     this.codec = new StoredLines(sealer);
     await this.root.transaction(() => {
       const keys = [...this.lines.getKeys()];

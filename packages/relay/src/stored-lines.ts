@@ -1,11 +1,11 @@
 /**
- * How the relay stores a record line: sealed when sensitive (`sealing.ts`), then a trailer: a 0 byte (no
- * record line holds one) and the CRC-32 of the line's place and stored bytes, big-endian, as the store's
- * records carry one. A changed byte, or a line moved to another place, fails the check, so a damaged copy
- * is found instead of served.
+ * How the relay stores a record line: sealed when sensitive (`LineSealer` of `@switchyard/sdk`), then a
+ * trailer: a 0 byte (no record line holds one) and the CRC-32 of the line's place and stored bytes,
+ * big-endian, as the store's records carry one. A changed byte, or a line moved to another place, fails
+ * the check, so a damaged copy is found instead of served.
  */
 import { crc32 } from 'node:zlib';
-import type { LineSealer } from './sealing.js';
+import type { LineSealer } from '@switchyard/sdk';
 
 const TRAILER = 5;
 

@@ -29,4 +29,5 @@ export {
 } from './feed/events.js';
 export { encodePositions, type Positions, positionsOfHeader } from './feed/positions.js';
 export { namespaceOf, parseRecordLine, type RecordChange, type RecordKind } from './feed/records.js';
+export { isSensitiveLine, LineSealer, SealedLineError, type SealingUse } from './feed/sealing.js';
 export { UpstreamFeed, type UpstreamFeedOptions } from './feed/upstream.js';

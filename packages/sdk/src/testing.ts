@@ -8,7 +8,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { bootstrap, buildServer } from '@switchyard/server';
-import { FlagStore, LmdbAdapter } from '@switchyard/store';
+import { FlagStore, type Keyring, LmdbAdapter } from '@switchyard/store';
 
 export interface TestServer {
   url: string;
@@ -57,9 +57,15 @@ export const bannerFlag = {
   },
 };
 
-export async function startServer(options: { heartbeatMs?: number } = {}): Promise<TestServer> {
+/** `encryptionKeys`: the keys of sensitive values, without which the server refuses sensitive flags. */
+export async function startServer(
+  options: { heartbeatMs?: number; encryptionKeys?: Keyring } = {},
+): Promise<TestServer> {
   const dir = mkdtempSync(join(tmpdir(), 'switchyard-sdk-test-'));
-  const store = new FlagStore(new LmdbAdapter({ path: dir }));
+  const store = new FlagStore(
+    new LmdbAdapter({ path: dir }),
+    options.encryptionKeys === undefined ? {} : { encryptionKeys: options.encryptionKeys },
+  );
   const { adminToken } = await bootstrap(store);
   const app = await buildServer({
     store,

@@ -3,10 +3,13 @@
  * reach the client through the snapshot and the stream.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { encodeSnapshot, type FlagRecord } from '@switchyard/core';
+import { keyring } from '@switchyard/store';
 import { bannerFlag, booleanFlag, eventually, flagPath, startServer, type TestServer } from '../testing.js';
 import { type ChangeEvent, type ClientOptions, createClient, type SwitchyardClient } from './client.js';
 
@@ -214,5 +217,114 @@ describe('client without its server', () => {
       readyTimeoutMs: 300,
     });
     assert.equal((await c.ready()).source, 'defaults');
+  });
+});
+
+describe('client cache file, sealed', () => {
+  const SECRET = 'sk-live-cache-31337';
+  const vault = {
+    key: 'vault/api/endpoint',
+    type: 'string',
+    sensitive: true,
+    variations: { live: SECRET, none: 'none' },
+    environments: { development: { enabled: true, offVariation: 'none', default: 'live' } },
+  };
+  let own: TestServer;
+  let ownKey: string;
+  let otherKey: string;
+  const cacheFile = () => join(dir, 'sealed.snapshot');
+  const warnings: string[] = [];
+  const logger = { warn: (message: string) => warnings.push(message) };
+  /** A client of the stopped server, from the cache file only. */
+  const offline = (options: Partial<ClientOptions> = {}) =>
+    client({ url: own.url, sdkKey: ownKey, cacheFile: cacheFile(), readyTimeoutMs: 300, logger, ...options });
+
+  before(async () => {
+    own = await startServer({ encryptionKeys: keyring([randomBytes(32)]) });
+    ownKey = await own.sdkKey('development');
+    otherKey = await own.sdkKey('development');
+    await own.api('POST', '/api/v1/flags', vault);
+    await own.api('POST', '/api/v1/flags', booleanFlag('shop/cart/express'));
+    const c = client({ url: own.url, sdkKey: ownKey, cacheFile: cacheFile(), cacheWriteDelayMs: 10 });
+    assert.equal((await c.ready()).source, 'server');
+    assert.equal(c.string('vault/api/endpoint', {}, 'default'), SECRET);
+    await c.close(); // writes the cache file
+    await own.stop();
+  });
+  after(() => own.remove());
+
+  it('keeps sensitive values sealed in its cache file', async () => {
+    const bytes = readFileSync(cacheFile());
+    assert.ok(bytes.includes('shop/cart/express'), 'the other flags are in the file');
+    assert.ok(bytes.includes('vault/api/endpoint'), 'the sensitive flag is in the file, by its key');
+    assert.equal(bytes.includes(SECRET), false, 'its value is not, in plaintext');
+
+    const c = offline({ readyTimeoutMs: 10_000 });
+    assert.equal((await c.ready()).source, 'cache');
+    assert.equal(c.string('vault/api/endpoint', {}, 'default'), SECRET);
+    assert.equal(c.boolean('shop/cart/express', {}, false), true);
+  });
+
+  it('ignores a cache written under another key', async () => {
+    warnings.length = 0;
+    const c = offline({ sdkKey: otherKey });
+    assert.equal((await c.ready()).source, 'defaults');
+    assert.equal(c.string('vault/api/endpoint', {}, 'default'), 'default');
+    assert.ok(
+      warnings.some((w) => /written under another SDK key: ignored/.test(w)),
+      warnings.join('\n'),
+    );
+  });
+
+  it('ignores a cache whose sealed line was changed', async () => {
+    const original = readFileSync(cacheFile());
+    try {
+      const text = original.toString('utf8');
+      const at = text.indexOf('!F vault/api/endpoint\t') + '!F vault/api/endpoint\t'.length + 20;
+      const flipped = text[at] === 'A' ? 'B' : 'A';
+      writeFileSync(cacheFile(), text.slice(0, at) + flipped + text.slice(at + 1));
+      warnings.length = 0;
+      const c = offline();
+      assert.equal((await c.ready()).source, 'defaults');
+      assert.ok(
+        warnings.some((w) => /sealed line of F vault\/api\/endpoint does not open/.test(w)),
+        warnings.join('\n'),
+      );
+    } finally {
+      writeFileSync(cacheFile(), original);
+    }
+  });
+
+  it('ignores a cache file over the size limit', async () => {
+    const size = readFileSync(cacheFile()).length;
+    warnings.length = 0;
+    const c = offline({ cacheFileMaxBytes: size - 1 });
+    assert.equal((await c.ready()).source, 'defaults');
+    assert.ok(
+      warnings.some((w) => w.includes(`${size} bytes, over the limit of ${size - 1}`)),
+      warnings.join('\n'),
+    );
+    const exact = offline({ cacheFileMaxBytes: size, readyTimeoutMs: 10_000 });
+    assert.equal((await exact.ready()).source, 'cache', 'a file of the limit exactly is read');
+  });
+
+  it('still loads a cache file of the older format, in plaintext', async () => {
+    const path = join(dir, 'plain.snapshot');
+    const plain: FlagRecord = {
+      key: 'vault/api/endpoint',
+      type: 'string',
+      sensitive: true,
+      variations: { live: SECRET, none: 'none' },
+      state: { enabled: true, offVariation: 'none', default: 'live' },
+    };
+    writeFileSync(
+      path,
+      encodeSnapshot({ environment: 'development', namespaces: { 'vault/api': 1 }, selection: null }, [
+        plain,
+      ]),
+    );
+    const c = offline({ cacheFile: path, readyTimeoutMs: 10_000 });
+    assert.equal((await c.ready()).source, 'cache');
+    assert.equal(c.string('vault/api/endpoint', {}, 'default'), SECRET);
   });
 });

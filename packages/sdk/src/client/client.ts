@@ -14,7 +14,7 @@ import { type ExposureOptions, ExposureReporter, type ExposureStats } from '../e
 import type { UpstreamError } from '../feed/events.js';
 import { type Positions, positionsOfHeader } from '../feed/positions.js';
 import { UpstreamFeed, type UpstreamFeedOptions } from '../feed/upstream.js';
-import { CacheFile } from './cache-file.js';
+import { CacheFile, DEFAULT_CACHE_MAX_BYTES } from './cache-file.js';
 import { type Changed, LocalData } from './local-data.js';
 
 export interface ClientOptions {
@@ -26,8 +26,14 @@ export interface ClientOptions {
   environment?: string;
   /** Namespace selectors (`checkout` selects every namespace under it); all the key may see when absent. */
   namespaces?: readonly string[];
-  /** Where to keep the last known good data, read at start-up when the server cannot be reached. */
+  /**
+   * Where to keep the last known good data, read at start-up when the server cannot be reached. The
+   * values of sensitive flags are sealed in it under a key derived from `sdkKey` (never written): a file
+   * written under another key is ignored.
+   */
   cacheFile?: string;
+  /** Cache files larger than this are ignored at start-up. Default 1 GiB. */
+  cacheFileMaxBytes?: number;
   /** Values served before the client ever had data, by flag key (the call's default comes next). */
   defaults?: Readonly<Record<string, unknown>>;
   /** Follow the stream (default), or only poll. */
@@ -152,8 +158,14 @@ export class SwitchyardClient {
     this.cache =
       options.cacheFile === undefined
         ? undefined
-        : new CacheFile(options.cacheFile, options.cacheWriteDelayMs ?? 1000, (error) =>
-            this.warn(`cache file ${options.cacheFile}: ${error.message}`),
+        : new CacheFile(
+            options.cacheFile,
+            {
+              sdkKey: options.sdkKey,
+              delayMs: options.cacheWriteDelayMs ?? 1000,
+              maxBytes: options.cacheFileMaxBytes ?? DEFAULT_CACHE_MAX_BYTES,
+            },
+            (error) => this.warn(`cache file ${options.cacheFile}: ${error.message}`),
           );
     const base = options.url.replace(/\/+$/, '');
     this.exposures =
@@ -299,9 +311,10 @@ export class SwitchyardClient {
   private received(source: 'server' | 'cache', changed: Changed, committedAt?: number): void {
     const first = this.source === undefined;
     this.source = source;
+    const cache = this.cache;
     if (source === 'server') {
       this.connected = true;
-      this.cache?.schedule(() => this.data.encode({ selection: this.selection }));
+      cache?.schedule(() => this.data.encode({ selection: this.selection, ...cache.headerFields }));
     }
     this.resolveReady({ source });
     this.updateStatus();

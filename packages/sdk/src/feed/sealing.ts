@@ -1,8 +1,9 @@
 /**
- * Sensitive values sealed at rest in the relay's data file. A flag whose values are sensitive has its
- * whole line sealed with AES-256-GCM under a key derived (HKDF-SHA-256) from the relay's upstream key,
- * which is never written to disk, and a random salt kept in the data file: the file alone reveals none
- * of them. A sealed line is bound to its place (namespace and record), so it cannot be moved to another.
+ * Sensitive values sealed at rest, one implementation for every copy kept on disk: the relay's data file
+ * and the SDK's cache file. A flag whose values are sensitive has its whole line sealed with AES-256-GCM
+ * under a key derived (HKDF-SHA-256) from the SDK key the copy was fetched with, which is never written
+ * to disk, and a random salt kept beside the lines: the file alone reveals none of them. A sealed line is
+ * bound to its place (what the caller names it by), so it cannot be moved to another.
  *
  * Other lines stay as they came, so that serving them decodes nothing (they hold no secret the upstream
  * did not mark).
@@ -18,6 +19,17 @@ const SEALED = 0x00;
 const IV_BYTES = 12;
 const TAG_BYTES = 16;
 
+/**
+ * What a key seals: each use has its own key from the same secret, and its own check. The relay's
+ * labels are those its data files were written with; changing them would lock every relay out of its copy.
+ */
+const USES = {
+  'relay-data': { info: 'switchyard relay data v1', check: 'switchyard relay key check' },
+  'sdk-cache': { info: 'switchyard sdk cache v1', check: 'switchyard sdk cache key check' },
+} as const;
+
+export type SealingUse = keyof typeof USES;
+
 /** Whether a record line marks its flag's values sensitive. */
 export function isSensitiveLine(line: Buffer): boolean {
   if (line[0] !== FLAG_LINE) return false;
@@ -30,20 +42,22 @@ export function isSensitiveLine(line: Buffer): boolean {
   );
 }
 
+/** A sealed line that does not open: sealed with another key, at another place, or changed since. */
 export class SealedLineError extends Error {
   override name = 'SealedLineError';
 }
 
-/** Seals and opens the relay's sensitive lines with one key. */
+/** Seals and opens sensitive lines with one key. */
 export class LineSealer {
   private readonly key: Buffer;
   /** A value that tells whether a later key is the same one, and reveals nothing of it. */
   readonly check: string;
 
-  /** The sealer of the upstream key `secret` with the data file's `salt`. */
-  constructor(secret: string, salt: Buffer) {
-    this.key = Buffer.from(hkdfSync('sha256', secret, salt, 'switchyard relay data v1', 32));
-    this.check = createHmac('sha256', this.key).update('switchyard relay key check').digest('hex');
+  /** The sealer of `secret` (an SDK key) with the file's `salt`, for `use`. */
+  constructor(secret: string, salt: Buffer, use: SealingUse) {
+    const labels = USES[use];
+    this.key = Buffer.from(hkdfSync('sha256', secret, salt, labels.info, 32));
+    this.check = createHmac('sha256', this.key).update(labels.check).digest('hex');
   }
 
   /** The line as stored at `place`: sealed when it is sensitive, else as it is. */
