@@ -15,6 +15,7 @@ import { type FlagMeta, withoutVersion } from '@switchyard/store';
 import type { FastifyInstance } from 'fastify';
 import { authorize } from '../governance/access.js';
 import { checkForeignReferences } from '../governance/references.js';
+import { visibleMeta } from '../governance/visibility.js';
 import { json, problem, problems } from '../openapi/responses.js';
 import { HttpProblem } from '../problems.js';
 import { changeContext, type RouteDeps } from './flags.js';
@@ -140,10 +141,15 @@ export function applyRoutes(app: FastifyInstance, { store }: RouteDeps): void {
       for (const doc of docs) {
         const current = await store.flags.get(doc.key);
         if (current === undefined) {
+          // As POST /api/v1/flags: a new flag is served in every environment.
+          authorize(principal, 'write', { namespace: splitKey(doc.key).namespace, everyEnvironment: true });
           plan.create.push(doc);
           continue;
         }
-        if (current.meta.type !== doc.type || !same(current.meta.variations, doc.variations)) {
+        // Compared as the principal reads them: a token that sees "[sensitive]" gives that, and whatever
+        // else it gives is refused alike, so an apply cannot confirm a guess of a sensitive value.
+        const variations = visibleMeta(principal, current.meta).variations;
+        if (current.meta.type !== doc.type || !same(variations, doc.variations)) {
           issues.push({
             document: doc.key,
             path: current.meta.type !== doc.type ? 'type' : 'variations',

@@ -152,9 +152,12 @@ export function flagRoutes(app: FastifyInstance, deps: RouteDeps): void {
       const principal = request.principal!;
       const named = Object.keys(document.environments ?? {});
       const namespace = splitKey(document.key).namespace;
+      // A new flag is served in every environment (its off variation where the document names none), so
+      // only a token whose environment scope covers them all may create one.
       authorize(principal, 'write', {
         namespace,
         environments: named,
+        everyEnvironment: true,
         protectedEnvironment: (await protectedAmong(store, named)).length > 0,
       });
       await checkForeignReferences(store, principal, document.key, document.environments ?? {});

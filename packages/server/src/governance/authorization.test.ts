@@ -519,3 +519,63 @@ describe('raw "/" in admin paths (item 25)', () => {
     assert.match(unknown.body.detail, /%2F/);
   });
 });
+
+describe('what the outside probe found after the first fixes', () => {
+  it('refuses an environment-scoped editor a new flag, which every environment would serve', async () => {
+    const doc = flag('auth/a/dark-launch', { staging: state(false) });
+    const created = await api('stagingEditor', 'POST', '/api/v1/flags', doc);
+    assert.equal(created.status, 403, created.text);
+    const applied = await api('stagingEditor', 'POST', '/api/v1/apply', { documents: [doc] });
+    assert.equal(applied.status, 403, applied.text);
+    assert.equal(await store.flags.meta('auth/a/dark-launch'), undefined);
+    const unscoped = await api('editor', 'POST', '/api/v1/flags', doc);
+    assert.equal(unscoped.status, 201, unscoped.text);
+  });
+
+  it('answers an apply that guesses a sensitive value alike, right or wrong, for a token that cannot read it', async () => {
+    await store.flags.create(
+      {
+        key: 'auth/a/launch-price',
+        type: 'number',
+        sensitive: true,
+        variations: { price: 37, old: 20 },
+        environments: {},
+      },
+      { actor: 'setup' },
+    );
+    const attempt = (price: unknown) =>
+      api('editor', 'POST', '/api/v1/apply', {
+        dryRun: true,
+        documents: [
+          {
+            key: 'auth/a/launch-price',
+            type: 'number',
+            sensitive: true,
+            variations: { price, old: 20 },
+            environments: {},
+          },
+        ],
+      });
+    const right = await attempt(37);
+    const wrong = await attempt(36);
+    assert.equal(right.status, wrong.status, `${right.text} / ${wrong.text}`);
+    assert.equal(right.body.detail, wrong.body.detail);
+    const reader = await callApi(base, 'POST', '/api/v1/apply', {
+      token: tokens.root!,
+      body: {
+        dryRun: true,
+        documents: [
+          {
+            key: 'auth/a/launch-price',
+            type: 'number',
+            sensitive: true,
+            variations: { price: 37, old: 20 },
+            environments: {},
+          },
+        ],
+      },
+    });
+    assert.equal(reader.status, 200, reader.text);
+    assert.equal(reader.body.unchanged, 1);
+  });
+});
