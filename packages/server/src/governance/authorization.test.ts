@@ -153,6 +153,7 @@ describe('token administration (items 1, 9)', () => {
       { name: 'x', role: 'viewer', namespaces: ['auth/../secret'] },
       { name: 'x', role: 'viewer', namespaces: ['chekout'] },
       { name: 'x', role: 'viewer', namespaces: ['switchyard/system'] },
+      { name: 'x', role: 'viewer', namespaces: ['switchyard'] },
       { name: 'x', role: 'viewer', environments: ['prodcution'] },
       { name: 'x', role: 'sdk-server', environments: ['nowhere'] },
     ];

@@ -5,7 +5,7 @@
  * exist, and its expiry lies in the future.
  */
 import { isCanonicalNamespaceScope, namespaceCovered, type Scopes, scopesWithin } from '@switchyard/core';
-import type { FlagStore, TokenRecord } from '@switchyard/store';
+import { type FlagStore, SYSTEM_NAMESPACE, type TokenRecord } from '@switchyard/store';
 import { forbidden, HttpProblem } from '../problems.js';
 import {
   atLeast,
@@ -65,7 +65,10 @@ export async function checkTokenRequest(
         `namespaces: "${scope.slice(0, 100)}" is not a namespace scope: lowercase segments joined by "/", without a trailing "/", "..", or "*"`,
       );
     }
-    if (isSystemNamespace(scope)) throw invalid(`namespaces: "${scope}" is reserved`);
+    // Neither the reserved namespace nor a scope above it (`switchyard` covers `switchyard/system`).
+    if (isSystemNamespace(scope) || namespaceCovered([scope], SYSTEM_NAMESPACE)) {
+      throw invalid(`namespaces: "${scope}" is or covers the reserved namespace ${SYSTEM_NAMESPACE}`);
+    }
   }
   if (isSdkRole(body.role) && environments.length !== 1) {
     throw invalid(`an ${body.role} key belongs to exactly one environment: give "environments": ["<name>"]`);
