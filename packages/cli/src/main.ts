@@ -197,6 +197,11 @@ program
   )
   .option('--port <port>', 'port to listen on', integer('a port', 0, 65535), Number(process.env.PORT ?? 8081))
   .option('--host <host>', 'address to listen on', process.env.HOST ?? '127.0.0.1')
+  .option(
+    '--cors-origin <origin>',
+    'let browsers on this origin call OFREP, /sdk/v1/* and /events/v1 (repeatable; none by default)',
+    origins,
+  )
   .action(async (options) => {
     if (!/^[a-z0-9][a-z0-9_-]*$/.test(options.region)) {
       program.error(
@@ -213,6 +218,7 @@ program
         port: options.port,
         host: options.host,
         ...(options.namespaces ? { namespaces: String(options.namespaces).split(',') } : {}),
+        ...(options.corsOrigin ? { corsOrigins: options.corsOrigin } : {}),
         logLevel: process.env.LOG_LEVEL ?? 'info',
       });
     } catch (error) {

@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { type RunningRelay, startRelay } from './relay.js';
+import { type RelayOptions, type RunningRelay, startRelay } from './relay.js';
 import { type FakeUpstream, fakeUpstream, flagLine, type Handler, snapshotBody, until } from './testing.js';
 
 const RELAY_KEY = 'sy_relay';
@@ -28,7 +28,7 @@ let upstream: FakeUpstream;
 let dir: string;
 const relays: RunningRelay[] = [];
 
-async function relay(name: string): Promise<RunningRelay> {
+async function relay(name: string, extra: Partial<RelayOptions> = {}): Promise<RunningRelay> {
   const running = await startRelay(
     {
       upstream: upstream.url,
@@ -46,6 +46,7 @@ async function relay(name: string): Promise<RunningRelay> {
         requestTimeoutMs: 2000,
         maxEventLength: 1024 * 1024,
       },
+      ...extra,
     },
     () => {},
   );
@@ -149,6 +150,75 @@ describe('the relay with a hostile upstream', () => {
     const ready = await fetch(`${running.address}/readyz`);
     assert.equal(ready.status, 503);
     assert.equal(((await ready.json()) as { namespaces: number }).namespaces, 0);
+    await stop(running);
+  });
+
+  it('answers SDKs 503 on snapshot, stream and OFREP while it has no data, never an empty complete snapshot', async () => {
+    upstream.handlers = {
+      ...upstream.healthy,
+      '/sdk/v1/snapshot': (_request, response) => {
+        response.writeHead(200, { 'content-type': 'application/vnd.switchyard.snapshot' });
+        response.end(snapshotBody('staging', { 'team/one': 1 }, flags));
+      },
+    };
+    const running = await relay('refused-snapshot');
+    await until(() => running.circuit() === 'open', 'the circuit opens');
+    const ofrep = (path: string) =>
+      fetch(`${running.address}/ofrep/v1/evaluate/flags${path}`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${SDK_KEY}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ context: { targetingKey: 'u1' } }),
+      });
+    const answers = {
+      snapshot: await get(running, '/sdk/v1/snapshot', SDK_KEY),
+      stream: await get(running, '/sdk/v1/stream', SDK_KEY),
+      'OFREP, one flag': await ofrep('/team/one/a'),
+      'OFREP, all flags': await ofrep(''),
+    };
+    for (const [what, response] of Object.entries(answers)) {
+      assert.equal(response.status, 503, what);
+      assert.equal(response.headers.get('content-type'), 'application/problem+json; charset=utf-8', what);
+      assert.equal(response.headers.get('retry-after'), '5', what);
+      assert.match(((await response.json()) as { detail: string }).detail, /has no data yet/, what);
+    }
+    // Once the upstream sends a snapshot it accepts, it serves it.
+    upstream.handlers = { ...upstream.healthy };
+    await until(async () => (await get(running, '/sdk/v1/snapshot', SDK_KEY)).status === 200, 'it serves');
+    assert.equal((await ofrep('/team/one/a')).status, 200);
+    assert.equal((await fetch(`${running.address}/readyz`)).status, 200);
+    await stop(running);
+  });
+
+  it('lets browsers of an allowed origin call OFREP (--cors-origin), and no other origin', async () => {
+    upstream.handlers = { ...upstream.healthy };
+    const running = await relay('cors', { corsOrigins: ['https://app.example.com'] });
+    const preflight = (origin: string) =>
+      fetch(`${running.address}/ofrep/v1/evaluate/flags/team/one/a`, {
+        method: 'OPTIONS',
+        headers: {
+          origin,
+          'access-control-request-method': 'POST',
+          'access-control-request-headers': 'authorization, content-type',
+        },
+      });
+    const allowed = await preflight('https://app.example.com');
+    assert.equal(allowed.status, 204);
+    assert.equal(allowed.headers.get('access-control-allow-origin'), 'https://app.example.com');
+    assert.match(allowed.headers.get('access-control-allow-methods') ?? '', /POST/);
+    assert.match(allowed.headers.get('access-control-allow-headers') ?? '', /authorization/);
+    const other = await preflight('https://evil.example.com');
+    assert.equal(other.headers.get('access-control-allow-origin'), null);
+    const evaluated = await fetch(`${running.address}/ofrep/v1/evaluate/flags/team/one/a`, {
+      method: 'POST',
+      headers: {
+        origin: 'https://app.example.com',
+        authorization: `Bearer ${SDK_KEY}`,
+        'content-type': 'application/json',
+      },
+      body: JSON.stringify({ context: { targetingKey: 'u1' } }),
+    });
+    assert.equal(evaluated.status, 200);
+    assert.equal(evaluated.headers.get('access-control-allow-origin'), 'https://app.example.com');
     await stop(running);
   });
 

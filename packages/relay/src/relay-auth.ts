@@ -1,7 +1,9 @@
 /**
  * How a relay checks the keys its SDKs send: it asks its upstream who a key is (`/sdk/v1/whoami`),
- * caches the answer, and remembers it on disk, so keys it has seen keep working while the upstream is
- * down. A key it has never seen cannot be checked then: 503, not a guess.
+ * caches the answer for a few seconds, and remembers it on disk, so keys it last saw valid keep working
+ * while the upstream is down. A key it has never seen cannot be checked then: 503, not a guess. A key
+ * the upstream refuses is forgotten: revoked on the server, it stops working through a relay that
+ * reaches the server within 5 s (`DEFAULT_KEY_TTL_MS`, plus the time of one answer).
  */
 import { createHash } from 'node:crypto';
 import { environmentCovered } from '@switchyard/core';
@@ -21,7 +23,7 @@ export interface RelayAuthOptions {
   store: RelayStore;
   environment: string;
   clock: () => number;
-  /** How long an answer from upstream is trusted before asking again. */
+  /** How long an answer from upstream is trusted before asking again (`DEFAULT_KEY_TTL_MS`). */
   ttlMs?: number;
   timeoutMs?: number;
 }
@@ -44,6 +46,12 @@ export type WhoAmI =
   | { kind: 'refused'; status: 401 | 403; detail: string | undefined }
   | { kind: 'unreachable' }
   | { kind: 'invalid'; reason: string };
+
+/**
+ * How long a relay trusts its upstream's answer about a key: a revoked key stops working within 5 s,
+ * this and the second left for the upstream's answer (whose `/sdk/v1/whoami` answers past its own cache).
+ */
+export const DEFAULT_KEY_TTL_MS = 4000;
 
 /** Longest `/sdk/v1/whoami` answer read: a key's description is a few hundred bytes. */
 const MAX_WHOAMI_BYTES = 64 * 1024;
@@ -119,6 +127,7 @@ export function relayAuthenticator(options: RelayAuthOptions): Authenticator {
     if (answer.kind === 'unreachable') return remembered(hash);
     if (answer.kind === 'invalid') return remembered(hash, answer.reason);
     if (answer.kind === 'refused') {
+      store.forgetKey(hash);
       throw new HttpProblem(
         answer.status,
         answer.status === 401 ? 'Unauthorized' : 'Forbidden',
@@ -183,5 +192,5 @@ export function relayAuthenticator(options: RelayAuthOptions): Authenticator {
     return { ...principal, environments: [environment] };
   };
 
-  return cachedAuthenticator(ask, options.clock, options.ttlMs ?? 60_000);
+  return cachedAuthenticator(ask, options.clock, options.ttlMs ?? DEFAULT_KEY_TTL_MS);
 }

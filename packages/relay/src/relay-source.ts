@@ -46,6 +46,8 @@ export class RelaySource implements DeliverySource {
   private readonly recent = new Map<string, Remembered[]>();
   /** Per namespace, the position after which `recent` holds every patch. */
   private readonly windowStart = new Map<string, number>();
+  /** Whether a snapshot of the upstream was applied since the relay started. */
+  private received = false;
 
   constructor(
     private readonly store: RelayStore,
@@ -60,8 +62,17 @@ export class RelaySource implements DeliverySource {
     this.events = events;
   }
 
+  /**
+   * Whether the relay has data to serve: namespaces it holds, or a snapshot its upstream sent (which may
+   * hold none). Without, an answer would be an empty snapshot that claims to be complete.
+   */
+  get hasData(): boolean {
+    return this.received || this.store.size > 0;
+  }
+
   /** A snapshot from upstream: replaces what it covers; a complete one also drops what it leaves out. */
   snapshot(event: SnapshotEvent): void {
+    this.received = true;
     const byNamespace = linesByNamespace(event.bytes, event.bodyStart);
     const time = Date.parse(String(event.header.time ?? '')) || 0;
     for (const namespace of event.namespaces) {

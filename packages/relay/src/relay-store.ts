@@ -267,6 +267,11 @@ export class RelayStore {
     void this.keys.put(hash, key);
   }
 
+  /** Forgets a key its upstream refused, so that an outage never brings it back. */
+  forgetKey(hash: string): void {
+    void this.keys.remove(hash);
+  }
+
   async close(): Promise<void> {
     await this.lastWrite;
     await this.root.close();

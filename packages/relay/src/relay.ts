@@ -34,9 +34,14 @@ export interface RelayOptions {
   logLevel?: string | false;
   /** Where log lines go (standard output when absent). */
   logStream?: { write(line: string): void };
+  /** Origins browsers may call OFREP, the delivery routes and exposures from (none by default: no CORS). */
+  corsOrigins?: readonly string[];
   /** Settings of the upstream feed (retry timings, say). */
   feed?: Partial<UpstreamFeedOptions>;
 }
+
+/** Routes that answer from the relay's data: without data they answer 503, never an empty answer. */
+const SERVED_FROM_DATA = ['/sdk/v1/snapshot', '/sdk/v1/stream', '/ofrep/v1/evaluate/'] as const;
 
 /** Longest answer of the upstream to passed-on exposures: a count of what it took, a problem at most. */
 const MAX_EXPOSURES_ANSWER_BYTES = 64 * 1024;
@@ -140,8 +145,22 @@ export async function startRelay(
     region: options.region,
     heartbeatMs: options.heartbeatMs ?? 15_000,
     health: () => ({ stale: circuit !== 'closed' || upstreamStale > 0, staleSeconds: staleSeconds() }),
+    ...(options.corsOrigins === undefined ? {} : { corsOrigins: options.corsOrigins }),
   });
   const { metrics } = delivery;
+  // After the key is checked (the routes' onRequest), before the route reads the data.
+  app.addHook('preHandler', async (request) => {
+    if (source.hasData) return;
+    const route = request.routeOptions.url ?? '';
+    if (!SERVED_FROM_DATA.some((prefix) => route.startsWith(prefix))) return;
+    throw new HttpProblem(
+      503,
+      'Service Unavailable',
+      'this relay has no data yet: its upstream has not sent a snapshot it accepts; retry later',
+      {},
+      { 'retry-after': '5' },
+    );
+  });
   if ('unknown' in asked) {
     app.log.warn(
       `relay: the upstream could not say whose the relay's key is (${asked.unknown}); serving the data in ${dir} for environment "${environment}" while it retries`,
@@ -197,8 +216,7 @@ export async function startRelay(
       staleSeconds: staleSeconds(),
       namespaces,
     };
-    if (namespaces === 0 && circuit !== 'closed')
-      return reply.code(503).send({ ...body, status: 'unavailable' });
+    if (!source.hasData) return reply.code(503).send({ ...body, status: 'unavailable' });
     return body;
   });
   app.get('/metrics', async (_request, reply) => {

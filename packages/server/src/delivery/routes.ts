@@ -299,7 +299,9 @@ export function deliveryRoutes(app: FastifyInstance, deps: DeliveryDeps): void {
   app.get(
     '/sdk/v1/whoami',
     {
-      onRequest,
+      // Relays check their SDKs' keys with it: answered past the cache, so that revocation is not
+      // delayed by this cache and a relay's one after the other.
+      onRequest: authenticateFirst(deps.authenticate.fresh ?? deps.authenticate),
       logLevel: 'warn',
       schema: {
         tags: ['delivery'],
