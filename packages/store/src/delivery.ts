@@ -2,10 +2,16 @@
  * What delivery reads: a namespace's flags and segments as the engine takes them (`FlagRecord`,
  * `SegmentRecord`) for one environment, and which records a ledger event touched. Archived flags are not
  * delivered. Sensitive values are opened here, so they leave the store only on the way to an SDK.
+ *
+ * A damaged record (one that fails its checksum or cannot be decoded) is left out of what is read and
+ * reported to the store's `Integrity` (so /readyz says "degraded"), the way `Queries.list` leaves it out:
+ * one bad record never fails the delivery of the rest. `damaged` says whether a flag was left out so.
  */
 import type { FlagRecord, SegmentRecord } from '@switchyard/core';
 import type { StoreAdapter, StoredRecord } from './contract.js';
+import { CorruptRecordError } from './errors.js';
 import { stateOf } from './flag-records.js';
+import type { Integrity } from './integrity.js';
 import {
   type ChangeEvent,
   decodeRecord,
@@ -64,7 +70,27 @@ export class Delivery {
   constructor(
     private readonly adapter: StoreAdapter,
     private readonly keys: Keyring | undefined,
+    private readonly integrity?: Integrity,
   ) {}
+
+  /**
+   * What `decode` returns, or undefined when a record it decodes is damaged: the damage is reported (the
+   * integrity layer has already reported a checksum failure; this adds records that do not decode).
+   */
+  private orDamaged<T>(decode: () => T): T | undefined {
+    try {
+      return decode();
+    } catch (error) {
+      if (!(error instanceof CorruptRecordError)) throw error;
+      this.integrity?.found({
+        kind: 'record',
+        namespace: error.namespace,
+        path: error.path,
+        detail: error.message,
+      });
+      return undefined;
+    }
+  }
 
   /** Every record path from `prefix` on, a page at a time. */
   private async *scanAll(namespace: string, prefix: string): AsyncGenerator<StoredRecord[]> {
@@ -135,9 +161,11 @@ export class Delivery {
           known ??= (await this.known([environment])).has(environment);
           if (!known) continue;
         }
-        const meta = this.meta(namespace, stored);
-        const record = flagRecord(meta, stateOf(namespace, meta, environment, own));
-        if (record !== undefined) out.push(record);
+        const read = this.orDamaged(() => {
+          const meta = this.meta(namespace, stored);
+          return { record: flagRecord(meta, stateOf(namespace, meta, environment, own)) };
+        });
+        if (read?.record !== undefined) out.push(read.record);
       }
       if (out.length > 0) yield out;
     }
@@ -146,11 +174,33 @@ export class Delivery {
   /** Every segment of a namespace in one environment. */
   async *segments(namespace: string, environment: string): AsyncGenerator<SegmentRecord[]> {
     for await (const page of this.scanAll(namespace, `segstate/${environment}/`)) {
-      yield page.map((stored) => {
-        const record = decodeRecord<SegmentStateRecord>(namespace, stored.path, stored.value);
-        return { key: record.key, state: record.state };
-      });
+      const out: SegmentRecord[] = [];
+      for (const stored of page) {
+        const record = this.orDamaged(() =>
+          decodeRecord<SegmentStateRecord>(namespace, stored.path, stored.value),
+        );
+        if (record !== undefined) out.push({ key: record.key, state: record.state });
+      }
+      if (out.length > 0) yield out;
     }
+  }
+
+  /**
+   * Whether a flag is left out of what is delivered in an environment because its stored identity or
+   * its state there is damaged (false when it is intact or absent).
+   */
+  async damaged(namespace: string, environment: string, name: string): Promise<boolean> {
+    const [meta, state] = await this.adapter.getMany(namespace, [
+      paths.flag(name),
+      paths.state(environment, name),
+    ]);
+    if (meta === undefined) return false;
+    const read = this.orDamaged(() => {
+      this.meta(namespace, meta);
+      if (state !== undefined) decodeRecord<StateRecord>(namespace, state.path, state.value);
+      return true;
+    });
+    return read === undefined;
   }
 
   /** The current records of the named flags and segments in each environment (undefined: removed). */
@@ -171,16 +221,24 @@ export class Delivery {
     let known: Set<string> | undefined;
     const out = new Map<string, DeliveredRecord[]>(environments.map((env) => [env, []]));
     let i = 0;
+    // A damaged record is left out: its change is not delivered, and what was delivered before stays.
     for (const name of touched.flags) {
       const stored = found[i++];
-      const meta = stored === undefined ? undefined : this.meta(namespace, stored);
+      const meta = stored === undefined ? undefined : this.orDamaged(() => this.meta(namespace, stored));
       for (const env of environments) {
         const state = found[i++];
-        if (meta !== undefined && state === undefined) known ??= await this.known(environments);
-        const record =
-          meta === undefined || (state === undefined && !known!.has(env))
-            ? undefined
-            : flagRecord(meta, stateOf(namespace, meta, env, state));
+        if (stored !== undefined && meta === undefined) continue;
+        let record: FlagRecord | undefined;
+        if (meta !== undefined) {
+          if (state === undefined) known ??= await this.known(environments);
+          if (state !== undefined || known!.has(env)) {
+            const read = this.orDamaged(() => ({
+              record: flagRecord(meta, stateOf(namespace, meta, env, state)),
+            }));
+            if (read === undefined) continue;
+            record = read.record;
+          }
+        }
         out.get(env)!.push({ kind: 'flag', key: `${namespace}/${name}`, record });
       }
     }
@@ -190,7 +248,8 @@ export class Delivery {
         const state =
           stored === undefined
             ? undefined
-            : decodeRecord<SegmentStateRecord>(namespace, stored.path, stored.value);
+            : this.orDamaged(() => decodeRecord<SegmentStateRecord>(namespace, stored.path, stored.value));
+        if (stored !== undefined && state === undefined) continue;
         out.get(env)!.push({
           kind: 'segment',
           key: `${namespace}/${name}`,

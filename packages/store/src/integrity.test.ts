@@ -72,11 +72,14 @@ describe('damage on disk', () => {
         [['record', 'damage/a', 'flag/one']],
       );
       assert.deepEqual(store.integrity.report().namespaces, ['damage/a']);
-      // Delivery never hands SDKs a namespace with the damaged flag missing (they keep what they have).
-      await assert.rejects(async () => {
-        for await (const _page of store.delivery.flags('damage/a', 'production')) {
-        }
-      }, CorruptRecordError);
+      // Delivery leaves the damaged flag out (reported above) and delivers the rest of the namespace.
+      const delivered: string[] = [];
+      for await (const page of store.delivery.flags('damage/a', 'production')) {
+        delivered.push(...page.map((f) => f.key));
+      }
+      assert.deepEqual(delivered, ['damage/a/two']);
+      assert.equal(await store.delivery.damaged('damage/a', 'production', 'one'), true);
+      assert.equal(await store.delivery.damaged('damage/a', 'production', 'two'), false);
       // Fail closed: no write to the damaged namespace; others are written.
       await assert.rejects(store.flags.create(flag('damage/a/three'), actor), (error: unknown) => {
         assert.ok(error instanceof UnavailableError);

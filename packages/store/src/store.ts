@@ -69,7 +69,7 @@ export class FlagStore {
     );
     this.tokens = new Tokens(this.adapter, writer);
     this.exposures = new Exposures(this.adapter);
-    this.delivery = new Delivery(this.adapter, options.encryptionKeys);
+    this.delivery = new Delivery(this.adapter, options.encryptionKeys, this.integrity);
   }
 
   /**

@@ -190,6 +190,22 @@ async function loadThenEvaluate(
   }
 }
 
+/**
+ * A flag left out of its namespace's view because its stored record is damaged is answered with a 503
+ * that says so (never "no such flag"), naming no internal record: /readyz has the detail for operators.
+ */
+async function refuseDamaged(deps: DeliveryDeps, environment: string, key: string): Promise<void> {
+  const { namespace, name } = splitKey(key);
+  // Only in a namespace that exists (its view is loaded): unknown names read nothing from the source.
+  if (deps.hub.loaded(environment, namespace) === undefined) return;
+  if ((await deps.hub.source.damaged?.(namespace, environment, name)) !== true) return;
+  throw new HttpProblem(
+    503,
+    'Service Unavailable',
+    `flag "${key}" cannot be evaluated: its stored record is damaged; see /readyz`,
+  );
+}
+
 function sendOfrepError(reply: FastifyReply, status: number, body: Record<string, unknown>) {
   return reply.code(status).type('application/json').send(body);
 }
@@ -298,6 +314,7 @@ export function ofrepRoutes(app: FastifyInstance, deps: DeliveryDeps, metrics?: 
         );
       }
       if (result === undefined || result.errorCode === 'FLAG_NOT_FOUND') {
+        await refuseDamaged(deps, environment, key);
         count('not_found');
         return sendOfrepError(reply, 404, {
           key,

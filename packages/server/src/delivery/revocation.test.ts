@@ -3,6 +3,7 @@
  * checked again once per interval per key (however many streams it holds), against a real server on LMDB.
  */
 import assert from 'node:assert/strict';
+import { Agent, get } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import type { FlagStore } from '@switchyard/store';
 import type { FastifyInstance } from 'fastify';
@@ -39,6 +40,64 @@ async function ended(stream: OpenStream, timeoutMs: number): Promise<number> {
     throw error;
   }
   throw new Error('unreachable');
+}
+
+/**
+ * A stream read over a keep-alive connection (as an SDK's HTTP client keeps it): `closed` resolves with
+ * the time the connection itself closed, or rejects if it is still open after `timeoutMs`.
+ */
+interface Connection {
+  closed(timeoutMs: number): Promise<number>;
+  close(): void;
+}
+
+async function openConnection(url: string, headers: Record<string, string>): Promise<Connection> {
+  const agent = new Agent({ keepAlive: true });
+  const request = get(url, { headers, agent });
+  const socket = await new Promise<import('node:net').Socket>((resolve) => request.once('socket', resolve));
+  let closedAt: number | undefined;
+  const closing = new Promise<number>((resolve) =>
+    socket.once('close', () => {
+      closedAt = Date.now();
+      resolve(closedAt);
+    }),
+  );
+  // The stream is open once its snapshot arrived.
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('no snapshot within 5000 ms')), 5000);
+    request.once('error', reject);
+    request.once('response', (response) => {
+      assert.equal(response.statusCode, 200);
+      let text = '';
+      response.setEncoding('utf8');
+      response.on('data', (chunk: string) => {
+        text += chunk;
+        if (text.includes('event: snapshot')) {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+    });
+  });
+  return {
+    closed: (timeoutMs) =>
+      closedAt !== undefined
+        ? Promise.resolve(closedAt)
+        : new Promise<number>((resolve, reject) => {
+            const timer = setTimeout(
+              () => reject(new Error(`the connection is still open after ${timeoutMs} ms`)),
+              timeoutMs,
+            );
+            void closing.then((at) => {
+              clearTimeout(timer);
+              resolve(at);
+            });
+          }),
+    close: () => {
+      request.destroy();
+      agent.destroy();
+    },
+  };
 }
 
 before(async () => {
@@ -83,17 +142,36 @@ describe('streams of keys that stop being valid', () => {
     }
   });
 
+  it('closes the connection of a revoked key’s stream within 5 s, not only the stream', async () => {
+    const key = await newKey();
+    const connection = await openConnection(`${base}/sdk/v1/stream?namespaces=shop`, auth(key.token));
+    try {
+      const revoked = await callApi(base, 'DELETE', `/api/v1/tokens/${key.id}`, { token: admin });
+      assert.equal(revoked.status, 204, revoked.text);
+      const revokedAt = Date.now();
+      const closedAt = await connection.closed(5000);
+      assert.ok(closedAt - revokedAt < 5000, `closed after ${closedAt - revokedAt} ms`);
+    } finally {
+      connection.close();
+    }
+  });
+
   it('ends the stream of a key within 5 s of its expiry', async () => {
     const expiresAt = Date.now() + 1500;
     const key = await newKey({ expiresAt: new Date(expiresAt).toISOString() });
     const stream = await openStream(`${base}/sdk/v1/stream?namespaces=shop`, auth(key.token));
+    const connection = await openConnection(`${base}/sdk/v1/stream?namespaces=shop`, auth(key.token));
     try {
       assert.equal(stream.status, 200);
       await stream.nextOf('snapshot');
       const at = await ended(stream, expiresAt - Date.now() + 5000);
       assert.ok(at - expiresAt < 5000, `ended ${at - expiresAt} ms after the expiry`);
+      // The connection itself closes too, not only the stream on it.
+      const closedAt = await connection.closed(Math.max(1, expiresAt - Date.now() + 5000));
+      assert.ok(closedAt - expiresAt < 5000, `closed ${closedAt - expiresAt} ms after the expiry`);
     } finally {
       stream.close();
+      connection.close();
     }
   });
 });

@@ -53,6 +53,11 @@ export interface DeliverySource {
     from: number,
     to: number,
   ): Promise<Set<Identity> | undefined>;
+  /**
+   * Whether a flag is left out of `lines` because its stored record is damaged (so that asking for it
+   * answers that, not "no such flag"). Sources that cannot tell leave it out.
+   */
+  damaged?(namespace: string, environment: string, name: string): Promise<boolean>;
   /** Starts telling `events`; `environments` says which environments patches should cover. */
   start(events: SourceEvents, environments: (namespace: string) => readonly string[]): void;
   close(): void;

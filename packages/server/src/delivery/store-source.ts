@@ -141,6 +141,10 @@ export class StoreSource implements DeliverySource {
     }
   }
 
+  damaged(namespace: string, environment: string, name: string): Promise<boolean> {
+    return this.store.delivery.damaged(namespace, environment, name);
+  }
+
   async follow(namespace: string, from: number): Promise<void> {
     await this.subscription?.add(namespace, from);
   }

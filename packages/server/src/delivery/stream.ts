@@ -161,10 +161,19 @@ class Connection {
   }
 }
 
-/** Ends a stream: after what was written, unless the client stopped reading (then at once). */
+/**
+ * Ends a stream: after what was written, unless the client stopped reading (then at once). Its
+ * connection closes with it: a stream's connection is never reused, and left open for keep-alive it would
+ * outlive the stream by the keep-alive timeout (a revoked key's connection must close within seconds).
+ */
 function finish(response: ServerResponse): void {
-  if (response.writableNeedDrain) response.destroy();
-  else response.end();
+  if (response.writableNeedDrain) {
+    response.destroy();
+    return;
+  }
+  // The socket is taken now: once the response has finished, it is no longer the response's.
+  const socket = response.socket;
+  response.end(() => socket?.destroySoon());
 }
 
 /** A whole frame, handed to the socket at once; its bytes were counted as held. */
