@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -142,6 +143,28 @@ describe('the relay', () => {
     });
     assert.equal(response.status, 200);
     assert.equal(((await response.json()) as { value: boolean }).value, true);
+  });
+
+  it('meets the server’s HTTP limits: deep JSON is a 400 problem, and so is a malformed request line', async () => {
+    const deep = await fetch(`${region.address}/ofrep/v1/evaluate/flags/shop/search/new-flow`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${sdkKey}`, 'content-type': 'application/json' },
+      body: `{"context":${'['.repeat(5000)}${']'.repeat(5000)}}`,
+    });
+    assert.equal(deep.status, 400, await deep.text());
+    const { port: relayPort } = new URL(region.address);
+    const answer = await new Promise<string>((resolve, reject) => {
+      const socket = connect(Number(relayPort), '127.0.0.1');
+      let text = '';
+      socket.on('data', (chunk: Buffer) => {
+        text += chunk.toString('latin1');
+      });
+      socket.on('error', reject);
+      socket.on('close', () => resolve(text));
+      socket.write('GET no-slash HTTP/1.1\r\nHost: x\r\n\r\n');
+    });
+    assert.match(answer, /^HTTP\/1\.1 400 /);
+    assert.match(answer, /application\/problem\+json/);
   });
 
   it('keeps serving the last known good data when the upstream is down, and says how stale it is', async () => {

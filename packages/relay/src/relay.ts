@@ -10,7 +10,16 @@
 import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { readBody, UpstreamError, UpstreamFeed, type UpstreamFeedOptions } from '@switchyard/sdk';
-import { credentials, HttpProblem, mountDelivery, sendProblem } from '@switchyard/server';
+import {
+  capConnections,
+  credentials,
+  HttpProblem,
+  httpLimits,
+  limitedServerOptions,
+  mountDelivery,
+  sendProblem,
+  useJsonBodyParser,
+} from '@switchyard/server';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { openRelayStore } from './open-store.js';
@@ -86,7 +95,11 @@ export async function startRelay(
 ): Promise<RunningRelay> {
   const dir = resolve(options.data);
   mkdirSync(dir, { recursive: true });
+  // The same limits as the server's: header, request and keep-alive timeouts, a connection cap, the
+  // default body limit, JSON depth and UTF-8 checks, and problems for requests the parser refuses.
+  const limits = httpLimits();
   const app = Fastify({
+    ...limitedServerOptions(limits),
     logger:
       options.logLevel === false
         ? false
@@ -96,6 +109,8 @@ export async function startRelay(
           },
   });
   app.setErrorHandler((error, request, reply) => sendProblem(error, request, reply));
+  capConnections(app.server, limits);
+  useJsonBodyParser(app, limits.jsonDepth);
   // The upstream is asked first: a key it refuses stops the relay before its copy is touched.
   const asked = await environmentOfKey(options.upstream, options.sdkKey);
   const store = await openRelayStore(dir, options.sdkKey, 'environment' in asked, (line) =>
