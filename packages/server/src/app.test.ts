@@ -126,8 +126,13 @@ describe('control plane over HTTP', () => {
       (await call('POST', '/api/v1/flags', { token: tokens.scoped, body: flagDoc('team/b/outside') })).status,
       403,
     );
+    // A new flag is served in every environment: a token limited to some may not create one.
     assert.equal(
       (await call('POST', '/api/v1/flags', { token: tokens.scoped, body: flagDoc('team/a/inside') })).status,
+      403,
+    );
+    assert.equal(
+      (await call('POST', '/api/v1/flags', { token: tokens.admin, body: flagDoc('team/a/inside') })).status,
       201,
     );
     assert.equal(
