@@ -4,7 +4,7 @@
  * "degraded" with the detail, and the damage is counted in /metrics.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -12,7 +12,7 @@ import { FlagStore, LmdbAdapter } from '@switchyard/store';
 import type { FastifyInstance } from 'fastify';
 import { buildServer } from './app.js';
 import { bootstrap } from './governance/bootstrap.js';
-import { callApi, listenOnLoopback } from './testing.js';
+import { callApi, damageOnDisk, listenOnLoopback } from './testing.js';
 
 const flagDoc = (key: string, description?: string) => ({
   key,
@@ -37,11 +37,7 @@ describe('a store with a damaged record, over HTTP', () => {
     }
     await writing.close();
     // One byte of the flag's record (and of its ledger event) changes on disk; the JSON stays valid.
-    const file = join(dir, 'data.mdb');
-    const bytes = readFileSync(file);
-    const needle = Buffer.from('needle-on-disk');
-    for (let at = bytes.indexOf(needle); at !== -1; at = bytes.indexOf(needle, at + 1)) bytes[at] = 0x4e; // 'N'
-    writeFileSync(file, bytes);
+    damageOnDisk(dir, 'needle-on-disk');
     store = new FlagStore(new LmdbAdapter({ path: dir }));
     app = await buildServer({ store });
     base = await listenOnLoopback(app);

@@ -1,5 +1,5 @@
 /** What the server's tests share: a store in a temporary LMDB directory, and a server on a loopback port. */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -170,4 +170,16 @@ export async function rawConnection(base: string): Promise<{
       return within(answered, 5000, `GET ${path}`);
     },
   };
+}
+
+/**
+ * Changes one byte of every copy of `needle` in the LMDB file of `dir` (a record and its ledger event),
+ * keeping the JSON valid: damage only a checksum can tell. The store must be closed.
+ */
+export function damageOnDisk(dir: string, needle: string): void {
+  const file = join(dir, 'data.mdb');
+  const bytes = readFileSync(file);
+  const found = Buffer.from(needle);
+  for (let at = bytes.indexOf(found); at !== -1; at = bytes.indexOf(found, at + 1)) bytes[at] = 0x4e; // 'N'
+  writeFileSync(file, bytes);
 }
