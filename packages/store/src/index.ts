@@ -55,7 +55,7 @@ export {
   SYSTEM_NAMESPACE,
 } from './records.js';
 export { Segments, type SegmentView } from './segments.js';
-export { type Keyring, keyring, parseKey, SealedValueError } from './sensitive.js';
+export { type Keyring, keyring, parseKey, REDACTED, SealedValueError } from './sensitive.js';
 export { FlagStore, type FlagStoreOptions } from './store.js';
 export { type TokenRecord, Tokens } from './tokens.js';
 export { type ChangeContext, MAX_REASON_CHARS } from './writer.js';

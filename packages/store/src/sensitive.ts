@@ -10,7 +10,8 @@ import { InvalidOperationError, StoreError } from './errors.js';
 import type { FlagMeta } from './records.js';
 
 const SEALED = '$sealed';
-const REDACTED = '[sensitive]';
+/** What stands in place of a sensitive value wherever it is not shown: the ledger, and readers without the right. */
+export const REDACTED = '[sensitive]';
 
 export interface Keyring {
   /** The id of the key that seals. */

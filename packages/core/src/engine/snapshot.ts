@@ -34,7 +34,7 @@ export function flagLine(record: FlagRecord): string {
 /** Whether a flag line (as `flagLine` writes it) marks the flag's values sensitive, without parsing it. */
 export function isSensitiveFlagLine(line: string): boolean {
   const tab = line.indexOf('\t');
-  return line.charCodeAt(0) === 0x46 && tab !== -1 && line.startsWith(SENSITIVE_MARK, tab + 1);
+  return line.charCodeAt(0) === FLAG_LINE && tab !== -1 && line.startsWith(SENSITIVE_MARK, tab + 1);
 }
 
 export function segmentLine(record: SegmentRecord): string {

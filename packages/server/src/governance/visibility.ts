@@ -3,11 +3,17 @@
  * environment scope only, ledger events without the parts about other environments, and sensitive
  * variation values only with the right to read them (else the marker "[sensitive]", as in the ledger).
  */
-import type { ChangeEvent, FlagMeta, FlagView, SegmentView } from '@switchyard/store';
+import {
+  type ChangeEvent,
+  type FlagMeta,
+  type FlagView,
+  REDACTED,
+  type SegmentView,
+} from '@switchyard/store';
 import { inEnvironments, type Principal, readsSensitive } from './access.js';
 
-/** What a principal without `readSensitive` reads in place of a sensitive variation value. */
-export const REDACTED = '[sensitive]';
+/** What a principal without `readSensitive` reads in place of a sensitive variation value: the store's marker. */
+export { REDACTED };
 
 /** The metadata, with sensitive variation values replaced by the marker unless the principal reads them. */
 export function visibleMeta(principal: Principal, meta: FlagMeta): FlagMeta {
