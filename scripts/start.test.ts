@@ -180,7 +180,7 @@ describe('npx switchyard', () => {
       encoding: 'utf8',
       timeout: STOP_MS,
     });
-    assert.equal(result.status, 1);
+    assert.equal(result.status, 2);
     assert.match(result.stderr, /not built yet; run `npm run build` \(or `npm start`\)/);
   });
 });

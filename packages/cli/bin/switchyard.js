@@ -9,6 +9,6 @@ if (!existsSync(main)) {
   console.error(
     'switchyard: the command is not built yet; run `npm run build` (or `npm start`) at the repository root',
   );
-  process.exit(1);
+  process.exit(2);
 }
 await import(main.href);

@@ -239,9 +239,9 @@ function runSwitchyard(args: readonly string[], env: Record<string, string> = {}
   });
 }
 
-/** Asserts a failed start: exit 1, and stderr one line matching `message`, with no stack trace. */
+/** Asserts a failed start: exit 2 (a usage or start-up error), and stderr one line matching `message`, with no stack trace. */
 function assertOneLineFailure(result: ReturnType<typeof runSwitchyard>, message: RegExp): void {
-  assert.equal(result.status, 1, `exit ${result.status}: ${result.stderr}`);
+  assert.equal(result.status, 2, `exit ${result.status}: ${result.stderr}`);
   const lines = result.stderr.trim().split('\n');
   assert.equal(lines.length, 1, `one line expected:\n${result.stderr}`);
   assert.match(lines[0]!, message);
